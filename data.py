@@ -1,0 +1,161 @@
+"""Fashion-MNIST: find the four IDX files, check them, and serve them as uint8 arrays.
+
+Every file is checked against Zalando's published MD5 and its IDX header, wherever
+it came from (the Keras download cache or a folder given with --data-dir or
+FASHION_MNIST_DIR), so a corrupt or truncated file is caught before any training.
+All problems raise DataError, whose message says what is wrong and what to do.
+"""
+
+import gzip
+import hashlib
+import os
+import zlib
+
+import numpy as np
+
+CLASS_NAMES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
+IMAGE_SHAPE = (28, 28)
+DATA_DIR_ENV = "FASHION_MNIST_DIR"
+
+# The same mirror and cache folder that keras.datasets.fashion_mnist uses.
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+KERAS_CACHE_SUBDIR = os.path.join("datasets", "fashion-mnist")
+ZALANDO_URL = "https://github.com/zalandoresearch/fashion-mnist/tree/master/data/fashion"
+
+# name: (Zalando's MD5, IDX magic number, number of items)
+FILES = {
+    "train-images-idx3-ubyte.gz": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", 2051, 60000),
+    "train-labels-idx1-ubyte.gz": ("25c81989df183df01b3e8a0aad5dffbe", 2049, 60000),
+    "t10k-images-idx3-ubyte.gz": ("bef4ecab320f06d8554ea6380940ec79", 2051, 10000),
+    "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310", 2049, 10000),
+}
+
+
+class DataError(Exception):
+    """The data cannot be used; the message tells the user what to do."""
+
+
+def load_fashion_mnist(data_dir=None):
+    """Return (x_train, y_train), (x_test, y_test) as uint8 arrays, images (N, 28, 28).
+
+    data_dir: a folder holding the four .gz files. None means $FASHION_MNIST_DIR if
+    set, else the standard Keras download and cache (~/.keras/datasets/fashion-mnist).
+    """
+    data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
+    paths = _local_files(data_dir) if data_dir else _keras_cached_files()
+    arrays = {name: read_idx(path) for name, path in paths.items()}
+    return (
+        (arrays["train-images-idx3-ubyte.gz"], arrays["train-labels-idx1-ubyte.gz"]),
+        (arrays["t10k-images-idx3-ubyte.gz"], arrays["t10k-labels-idx1-ubyte.gz"]),
+    )
+
+
+def split_validation(x, y, validation_size, seed):
+    """Hold out a seeded random validation set; returns (x_train, y_train), (x_val, y_val).
+
+    The training images keep the files' order, so "the first N" means the same
+    images whatever the seed.
+    """
+    order = np.random.default_rng(seed).permutation(len(x))
+    val, train = order[:validation_size], np.sort(order[validation_size:])
+    return (x[train], y[train]), (x[val], y[val])
+
+
+def to_dataset(x, y, batch_size, shuffle_seed=None):
+    """A tf.data pipeline of uint8 (N, 28, 28, 1) batches; the model does the scaling.
+
+    Keeping uint8 until the model moves a quarter of the bytes float32 would.
+    shuffle_seed: shuffle anew each epoch (training data); None keeps the order.
+    """
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((x[..., None], y))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _local_files(data_dir):
+    if not os.path.isdir(data_dir):
+        raise DataError(
+            f"data folder not found: {data_dir}\n"
+            f"It should hold the four Fashion-MNIST files: {', '.join(FILES)}.\n"
+            f"Download them from {ZALANDO_URL}, or leave out --data-dir "
+            f"(and unset {DATA_DIR_ENV}) to let Keras download them."
+        )
+    paths = {name: os.path.join(data_dir, name) for name in FILES}
+    missing = [name for name, path in paths.items() if not os.path.isfile(path)]
+    if missing:
+        raise DataError(
+            f"missing in {data_dir}: {', '.join(missing)}\n"
+            f"The folder must hold all four Fashion-MNIST files: {', '.join(FILES)}.\n"
+            f"Download them from {ZALANDO_URL}."
+        )
+    return paths
+
+
+def _keras_cached_files():
+    from keras.utils import get_file  # imported here: --data-dir runs never need Keras
+
+    paths = {}
+    for name, (md5, _, _) in FILES.items():
+        try:
+            # With the hash, Keras replaces a cached copy that is incomplete or stale.
+            paths[name] = get_file(
+                name, origin=KERAS_ORIGIN + name, cache_subdir=KERAS_CACHE_SUBDIR,
+                file_hash=md5, hash_algorithm="md5",
+            )
+        except Exception as error:  # URLError, HTTPError, SSLError, proxy errors, ...
+            raise DataError(
+                f"could not download {name} from {KERAS_ORIGIN}: {error}\n"
+                "Without internet access (or behind a proxy), download the four files "
+                f"from {ZALANDO_URL} and pass their folder with --data-dir DIR "
+                f"or the environment variable {DATA_DIR_ENV}."
+            ) from None
+    return paths
+
+
+def read_idx(path):
+    """Read one gzipped IDX file, checking its gzip stream, IDX header and MD5.
+
+    The checks run from the most specific message to the most general one: a
+    truncated download fails as gzip, a wrong file as IDX, any other change as MD5.
+    """
+    name = os.path.basename(path)
+    expected_md5, magic, count = FILES[name]
+    with open(path, "rb") as f:
+        compressed = f.read()
+    try:
+        raw = gzip.decompress(compressed)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(
+            f"{path} is truncated or not a valid gzip file ({error}).\n"
+            f"Delete it and download it again from {ZALANDO_URL}."
+        ) from None
+    data = _parse_idx(raw, path, magic, count)
+    md5 = hashlib.md5(compressed).hexdigest()
+    if md5 != expected_md5:
+        raise DataError(
+            f"{path} is corrupt or not the original file: its MD5 is {md5}, "
+            f"Zalando's is {expected_md5}.\nDelete it and download it again from {ZALANDO_URL}."
+        )
+    return data
+
+
+def _parse_idx(raw, path, magic, count):
+    """IDX: a big-endian int32 magic number, one int32 per dimension, then uint8 data."""
+    dims = [count, *IMAGE_SHAPE] if magic == 2051 else [count]
+    header_size = 4 * (1 + len(dims))
+    header = np.frombuffer(raw[:header_size], ">i4").tolist() if len(raw) >= header_size else None
+    if header is None or header[0] != magic:
+        found = "a short file" if header is None else f"magic number {header[0]}"
+        raise DataError(f"{path} is not an IDX file of the expected kind: expected magic number {magic}, found {found}.")
+    if header[1:] != dims:
+        raise DataError(f"{path} has shape {tuple(header[1:])}, expected {tuple(dims)}.")
+    data = np.frombuffer(raw, np.uint8, offset=header_size)
+    if data.size != np.prod(dims):
+        raise DataError(f"{path} holds {data.size} bytes of data, expected {np.prod(dims)} for shape {tuple(dims)}.")
+    return data.reshape(dims)

@@ -1,0 +1,184 @@
+"""Every figure of the project, drawn with matplotlib's non-interactive Agg backend.
+
+Functions here take numbers and return a matplotlib Figure; the callers
+(train.py, visualize.py) decide where it is saved (artifacts.save_figure).
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen needed: figures go to PNG files
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def training_curves(histories):
+    """Accuracy and loss per epoch, training (solid) vs validation (dashed), all models."""
+    figure, (accuracy_axis, loss_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    for (name, rows), colour in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        epochs = [row["epoch"] for row in rows]
+        for axis, metric in ((accuracy_axis, "accuracy"), (loss_axis, "loss")):
+            axis.plot(epochs, [row[metric] for row in rows], "-o", color=colour, ms=3, label=f"{name} training")
+            if rows and f"val_{metric}" in rows[0]:
+                axis.plot(epochs, [row[f"val_{metric}"] for row in rows], "--s", color=colour, ms=3,
+                          label=f"{name} validation")
+    for axis, metric in ((accuracy_axis, "Accuracy"), (loss_axis, "Loss")):
+        axis.set(title=metric, xlabel="epoch", ylabel=metric.lower())
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def confusion_matrix(matrix, class_names, title):
+    """Test-set confusion matrix: rows are true classes, columns predictions."""
+    matrix = np.asarray(matrix)
+    figure, axis = plt.subplots(figsize=(7.5, 6.5))
+    image = axis.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="test images")
+    ticks = np.arange(len(class_names))
+    axis.set_xticks(ticks, class_names, rotation=45, ha="right")
+    axis.set_yticks(ticks, class_names)
+    axis.set(xlabel="predicted class", ylabel="true class", title=title)
+    threshold = matrix.max() / 2
+    for (row, col), count in np.ndenumerate(matrix):
+        axis.text(col, row, count, ha="center", va="center", fontsize=7,
+                  color="white" if count > threshold else "black")
+    figure.tight_layout()
+    return figure
+
+
+# --- what convolutions and pooling do (visualize.py) ------------------------------
+# Colours: images in gray, filter responses in "inferno" (bright = strong response),
+# filter weights in red (add the pixel) and blue (subtract it).
+
+RESPONSE_COLOURS = plt.get_cmap("inferno").with_extremes(bad="white")  # bad (NaN): the gaps of a mosaic
+
+
+def feature_maps(images, captions, layer_maps, filter_index):
+    """The classic grid: one row per image, its input then one column per conv or pooling layer.
+
+    Each cell is one filter's response to that image, bright where the filter found its
+    pattern. Later layers are smaller (a 3x3 convolution trims a border, a pooling halves)
+    and each of their pixels sees a larger part of the image.
+    captions: one per image; layer_maps: {layer name: array (images, height, width, filters)}.
+    """
+    columns = 1 + len(layer_maps)
+    figure, axes = plt.subplots(len(images), columns, figsize=(1.9 * columns + 1.2, 2.1 * len(images) + 0.8),
+                                squeeze=False, layout="constrained")
+    for row, (image, caption) in enumerate(zip(images, captions)):
+        axes[row, 0].imshow(image, cmap="gray")
+        axes[row, 0].set_ylabel(caption, fontsize=9)
+        for axis, maps in zip(axes[row, 1:], layer_maps.values()):
+            axis.imshow(maps[row, :, :, filter_index], cmap=RESPONSE_COLOURS)
+    axes[0, 0].set_title(f"input\n{size(images[0])}", fontsize=10)
+    for axis, (name, maps) in zip(axes[0, 1:], layer_maps.items()):
+        axis.set_title(f"{name}\n{size(maps[0])}", fontsize=10)
+    for axis in axes.flat:
+        axis.set(xticks=[], yticks=[])
+    figure.suptitle(f"Filter {filter_index} of every conv and pooling layer", fontsize=12)
+    return figure
+
+
+def all_feature_maps(image, caption, layer_maps, panels_per_row=5):
+    """Every filter of every conv and pooling layer for one image: each layer a mosaic of its maps.
+
+    layer_maps: {layer name: array (height, width, filters)}.
+    """
+    panels = 1 + len(layer_maps)
+    rows = -(-panels // panels_per_row)  # ceiling division
+    columns = min(panels, panels_per_row)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.9 * rows + 0.5),
+                                squeeze=False, layout="constrained")
+    axes = axes.flat
+    axes[0].imshow(image, cmap="gray")
+    axes[0].set_title(f"input {size(image)}\n{caption}", fontsize=10)
+    for axis, (name, maps) in zip(axes[1:], layer_maps.items()):
+        axis.imshow(mosaic(maps), cmap=RESPONSE_COLOURS)
+        axis.set_title(f"{name}: {maps.shape[-1]} filters, each {size(maps)}", fontsize=10)
+    for axis in axes:
+        axis.axis("off")
+    figure.suptitle("Every filter's response, each scaled to its own range", fontsize=12)
+    return figure
+
+
+def conv_filters(kernels, layer_name):
+    """The learned 3x3 kernels of one conv layer, on one shared colour scale.
+
+    kernels: array (3, 3, filters). The scale is symmetric around 0 so white means
+    "ignore this pixel" in every kernel; compare with the hand-made filters of
+    convolution.py, e.g. a red column beside a blue one is a vertical-line detector.
+    """
+    count = kernels.shape[-1]
+    columns = min(count, 8)
+    rows = -(-count // columns)
+    limit = np.abs(kernels).max()
+    figure, axes = plt.subplots(rows, columns, figsize=(1.1 * columns + 1.2, 1.1 * rows + 0.8),
+                                squeeze=False, layout="constrained")
+    for index, axis in enumerate(axes.flat):
+        axis.axis("off")
+        if index < count:
+            shown = axis.imshow(kernels[..., index], cmap="RdBu_r", vmin=-limit, vmax=limit)
+            axis.set_title(str(index), fontsize=8, pad=2)
+    figure.colorbar(shown, ax=axes, shrink=0.6, label="weight (red adds the pixel, blue subtracts it)")
+    figure.suptitle(f"The {count} learned 3x3 filters of {layer_name}", fontsize=12)
+    return figure
+
+
+def convolution_lesson(images, kernels, steps):
+    """Each image, then per filter: the filtered image and its 2x2 max pooling, with sizes.
+
+    images: {caption: 2-D array}; kernels: {filter name: 3x3 array};
+    steps: {caption: [(filtered, pooled) for each kernel]}. A header row shows each kernel.
+    """
+    columns = 1 + 2 * len(kernels)
+    figure, axes = plt.subplots(1 + len(images), columns, figsize=(2.0 * columns, 1.4 + 2.4 * len(images)),
+                                height_ratios=[0.55] + [1] * len(images), layout="constrained")
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (name, kernel) in zip(axes[0, 1::2], kernels.items()):
+        draw_kernel(axis, kernel, title=f"{name} filter")
+    for row, (caption, image) in enumerate(images.items(), start=1):
+        axes[row, 0].imshow(image, cmap="gray")
+        axes[row, 0].set_title(f"{caption}\n{size(image)}", fontsize=9)
+        for col, (name, (filtered, pooled)) in enumerate(zip(kernels, steps[caption]), start=1):
+            axes[row, 2 * col - 1].imshow(filtered, cmap=RESPONSE_COLOURS)
+            axes[row, 2 * col - 1].set_title(f"{name}\n{size(filtered)}", fontsize=9)
+            axes[row, 2 * col].imshow(pooled, cmap=RESPONSE_COLOURS)
+            axes[row, 2 * col].set_title(f"2x2 max pooled\n{size(pooled)}", fontsize=9)
+    figure.suptitle("3x3 convolution (then ReLU) and 2x2 max pooling, by hand with numpy", fontsize=12)
+    return figure
+
+
+def draw_kernel(axis, kernel, title):
+    """A small filter as coloured cells with its numbers written in."""
+    limit = np.abs(kernel).max()
+    axis.imshow(kernel, cmap="RdBu_r", vmin=-1.6 * limit, vmax=1.6 * limit)  # pale, so the numbers stay legible
+    for (row, col), value in np.ndenumerate(kernel):
+        axis.text(col, row, f"{value:g}", ha="center", va="center", fontsize=9)
+    axis.set_title(title, fontsize=9)
+
+
+def mosaic(maps, gap=1):
+    """Tile maps (height, width, n) into one near-square image, each map scaled to [0, 1].
+
+    Scaling each map alone shows every filter's pattern, however weak its response;
+    NaN gaps (drawn white) keep neighbouring maps apart. One image instead of n small
+    axes also keeps the figure fast to draw and its PNG small.
+    """
+    height, width, count = maps.shape
+    columns = int(np.ceil(np.sqrt(count)))
+    rows = -(-count // columns)
+    low, high = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
+    scaled = (maps - low) / np.where(high > low, high - low, 1)  # a flat map stays flat, never 0/0
+    tiled = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
+    for index in range(count):
+        top, left = index // columns * (height + gap), index % columns * (width + gap)
+        tiled[top: top + height, left: left + width] = scaled[:, :, index]
+    return tiled
+
+
+def size(image):
+    """'26x26' for an array whose first two axes are height and width."""
+    return f"{image.shape[0]}x{image.shape[1]}"

@@ -1,0 +1,98 @@
+"""The models: a plain deep network, the course CNN, and a stronger CNN.
+
+Builders only: no data, no files, no training. Every model takes raw uint8 images
+of shape (28, 28, 1), scales them to [0, 1] itself (so the data can stay uint8 all
+the way into the model, and a saved model needs no preprocessing recipe), starts
+with keras.Input, and names its layers so that visualize.py can build a feature-map
+model from `model.inputs` and `layer.output`.
+"""
+
+import keras
+from keras import layers
+
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+COURSE_CONV_FILTERS = (64, 64)
+
+
+def dense_classifier(x):
+    """The classifier every model ends with: Flatten -> Dense 128 -> Dense 10.
+
+    The softmax is kept in float32 so mixed precision never rounds the probabilities.
+    """
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="dense")(x)
+    return layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="predictions")(x)
+
+
+def dnn():
+    """The plain deep network: every pixel into one dense layer, no notion of space."""
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    return keras.Model(inputs, dense_classifier(x), name="dnn")
+
+
+def cnn(conv_filters=COURSE_CONV_FILTERS):
+    """The course CNN: [Conv2D 3x3 -> MaxPooling2D 2x2] per entry of conv_filters, then the DNN.
+
+    Each 3x3 convolution trims a 1-pixel border, each pooling halves the size:
+    28 -> 26 -> 13 -> 11 -> 5 -> 3 -> 1, so at most three blocks fit.
+    """
+    check_conv_filters(conv_filters)
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    for block, filters in enumerate(conv_filters, start=1):
+        x = layers.Conv2D(filters, 3, activation="relu", name=f"conv_{block}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool_{block}")(x)
+    return keras.Model(inputs, dense_classifier(x), name="cnn")
+
+
+def check_conv_filters(conv_filters):
+    """Raise ValueError, with the fix, for a conv stack that cannot be built."""
+    if not 1 <= len(conv_filters) <= 3:
+        raise ValueError(
+            f"--conv-filters takes 1 to 3 values (one per Conv2D+MaxPooling2D block; "
+            f"a 28x28 image is 1x1 after three), got {len(conv_filters)}"
+        )
+    if min(conv_filters) < 1:
+        raise ValueError(f"--conv-filters must be positive, got {' '.join(map(str, conv_filters))}")
+
+
+def cnn_plus():
+    """A stronger CNN, still conv + pool blocks ahead of a dense classifier.
+
+    Two 3x3 convolutions per block see a 5x5 neighbourhood before pooling; batch
+    normalisation keeps the activations in range so a high learning rate trains fast;
+    dropout and training-only augmentation (shifts, left-right flips: a mirrored
+    shirt is still a shirt) fight the overfitting that caps the course CNN.
+    """
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    # Random layers are active only in fit(): validation and test images pass untouched.
+    x = layers.RandomFlip("horizontal", name="random_flip")(x)
+    x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="random_shift")(x)
+    for block, filters in enumerate((32, 64, 128), start=1):
+        for conv in (1, 2):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv_{block}_{conv}")(x)
+            x = layers.BatchNormalization(name=f"bn_{block}_{conv}")(x)
+            x = layers.Activation("relu", name=f"relu_{block}_{conv}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool_{block}")(x)
+        x = layers.Dropout(0.25, name=f"dropout_{block}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(256, use_bias=False, name="dense")(x)
+    x = layers.BatchNormalization(name="bn_dense")(x)
+    x = layers.Activation("relu", name="relu_dense")(x)
+    x = layers.Dropout(0.5, name="dropout_dense")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="cnn_plus")
+
+
+# The registry: add a model here and it is a --models choice of train.py.
+MODELS = {"dnn": dnn, "cnn": cnn, "cnn_plus": cnn_plus}
+
+
+def build_model(name, conv_filters=None):
+    """Build a registered model; conv_filters configures the course CNN's conv stack."""
+    if name == "cnn" and conv_filters:
+        return cnn(tuple(conv_filters))
+    return MODELS[name]()

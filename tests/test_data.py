@@ -1,0 +1,122 @@
+"""The loader accepts Zalando's files and rejects anything else with a message that says what to do."""
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import DATA_DIR
+from data import FILES, DataError, load_fashion_mnist, split_validation
+
+
+def test_real_files_load_with_the_documented_shapes(fashion_mnist):
+    (x_train, y_train), (x_test, y_test) = fashion_mnist
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    assert x_train.dtype == np.uint8
+    assert np.bincount(y_train).tolist() == [6000] * 10
+    assert np.bincount(y_test).tolist() == [1000] * 10
+
+
+def test_same_arrays_as_keras_own_parser(fashion_mnist):
+    # keras.datasets.fashion_mnist skips the header bytes blindly; on intact files we must agree.
+    with gzip.open(DATA_DIR / "t10k-images-idx3-ubyte.gz") as f:
+        keras_style = np.frombuffer(f.read(), np.uint8, offset=16).reshape(10000, 28, 28)
+    np.testing.assert_array_equal(fashion_mnist[1][0], keras_style)
+
+
+@pytest.fixture
+def data_copy(tmp_path):
+    for name in FILES:
+        shutil.copy(DATA_DIR / name, tmp_path / name)
+    return tmp_path
+
+
+def test_truncated_file_is_rejected(data_copy):
+    path = data_copy / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz is truncated or not a valid gzip file"):
+        load_fashion_mnist(data_copy)
+
+
+def test_flipped_byte_is_rejected(data_copy):
+    # Flip one pixel inside a correctly gzipped file: only the MD5 can tell.
+    path = data_copy / "t10k-images-idx3-ubyte.gz"
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[5000] ^= 0xFF
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DataError, match=r"is corrupt or not the original file: its MD5 is [0-9a-f]{32}, "
+                                        r"Zalando's is bef4ecab320f06d8554ea6380940ec79"):
+        load_fashion_mnist(data_copy)
+
+
+def test_flipped_byte_in_the_gzip_stream_is_rejected(data_copy):
+    path = data_copy / "train-labels-idx1-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte.gz is (truncated or not a valid gzip file|corrupt)"):
+        load_fashion_mnist(data_copy)
+
+
+def test_wrong_magic_number_is_rejected(data_copy):
+    # A labels file where an images file should be: valid gzip, wrong IDX kind.
+    shutil.copy(DATA_DIR / "t10k-labels-idx1-ubyte.gz", data_copy / "t10k-images-idx3-ubyte.gz")
+    with pytest.raises(DataError, match="expected magic number 2051, found magic number 2049"):
+        load_fashion_mnist(data_copy)
+
+
+def test_wrong_shape_is_rejected(data_copy):
+    path = data_copy / "t10k-images-idx3-ubyte.gz"
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[8:12] = (27).to_bytes(4, "big")  # rows: 27 instead of 28
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DataError, match=r"has shape \(10000, 27, 28\), expected \(10000, 28, 28\)"):
+        load_fashion_mnist(data_copy)
+
+
+def test_missing_folder_names_the_expected_files(tmp_path):
+    with pytest.raises(DataError) as error:
+        load_fashion_mnist(tmp_path / "nowhere")
+    message = str(error.value)
+    assert message.startswith(f"data folder not found: {tmp_path / 'nowhere'}")
+    assert all(name in message for name in FILES)
+
+
+def test_missing_file_is_named(data_copy):
+    (data_copy / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=f"missing in {data_copy}: train-labels-idx1-ubyte.gz\n"):
+        load_fashion_mnist(data_copy)
+
+
+def test_environment_variable_points_at_the_data(monkeypatch, data_copy):
+    (data_copy / "t10k-images-idx3-ubyte.gz").unlink()
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(data_copy))
+    with pytest.raises(DataError, match="missing in"):
+        load_fashion_mnist()
+
+
+def test_failed_download_suggests_data_dir(monkeypatch, tmp_path):
+    # An empty Keras cache and a mirror that refuses: the message must point to --data-dir.
+    monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlretrieve", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DataError, match=r"could not download train-images-idx3-ubyte.gz .*\n.*--data-dir DIR"):
+        load_fashion_mnist()
+
+
+def test_validation_split_is_seeded_and_disjoint():
+    x = np.arange(100)
+    (train_a, _), (val_a, _) = split_validation(x, x, 10, seed=1)
+    (train_b, _), (val_b, _) = split_validation(x, x, 10, seed=1)
+    (_, _), (val_c, _) = split_validation(x, x, 10, seed=2)
+    np.testing.assert_array_equal(val_a, val_b)
+    assert not np.array_equal(val_a, val_c)
+    assert len(train_a) == 90 and not set(train_a) & set(val_a)
+    assert list(train_a) == sorted(train_a)  # training keeps file order, so --limit is "the first N"

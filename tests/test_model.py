@@ -1,0 +1,61 @@
+"""The models have the documented architecture: shapes, parameter counts, layer names."""
+
+import keras
+import numpy as np
+import pytest
+
+from model import MODELS, build_model
+
+
+@pytest.mark.parametrize("name, parameters", [("dnn", 101_770), ("cnn", 243_786)])
+def test_course_parameter_counts(name, parameters):
+    assert build_model(name).count_params() == parameters
+
+
+def test_cnn_plus_stays_small():
+    assert build_model("cnn_plus").count_params() <= 1_500_000
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_maps_uint8_images_to_class_probabilities(name):
+    model = build_model(name)
+    images = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
+    probabilities = keras.ops.convert_to_numpy(model(images, training=False))
+    assert probabilities.shape == (4, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_course_cnn_layers_shrink_the_image_as_the_lesson_says():
+    model = build_model("cnn")
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    assert shapes["conv_1"] == (26, 26, 64) and shapes["pool_1"] == (13, 13, 64)
+    assert shapes["conv_2"] == (11, 11, 64) and shapes["pool_2"] == (5, 5, 64)
+    assert [layer.name for layer in model.layers][-3:] == ["flatten", "dense", "predictions"]
+
+
+@pytest.mark.parametrize("filters, last_pool, parameters", [
+    ((32,), (13, 13, 32), 320 + 5408 * 128 + 128 + 1290),
+    ((16, 16), (5, 5, 16), 160 + 2320 + 400 * 128 + 128 + 1290),
+    ((32, 32, 32), (1, 1, 32), 320 + 9248 + 9248 + 32 * 128 + 128 + 1290),
+])
+def test_configurable_conv_stack(filters, last_pool, parameters):
+    model = build_model("cnn", conv_filters=filters)
+    assert tuple(model.get_layer(f"pool_{len(filters)}").output.shape[1:]) == last_pool
+    assert model.count_params() == parameters
+
+
+@pytest.mark.parametrize("filters, message", [
+    ((32, 32, 32, 32), "takes 1 to 3 values"),
+    ((0, 32), "must be positive"),
+])
+def test_impossible_conv_stack_is_refused(filters, message):
+    with pytest.raises(ValueError, match=message):
+        build_model("cnn", conv_filters=filters)
+
+
+def test_feature_map_model_can_be_built_from_inputs_and_layer_outputs():
+    model = build_model("cnn")
+    conv_layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    features = keras.Model(model.inputs, [layer.output for layer in conv_layers])
+    maps = features(np.zeros((2, 28, 28, 1), np.uint8))
+    assert [tuple(m.shape) for m in maps] == [(2, 26, 26, 64), (2, 11, 11, 64)]

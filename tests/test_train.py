@@ -1,0 +1,100 @@
+"""train.py: impossible flags are refused, and a short real run writes everything it promises."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import train
+from conftest import run_script
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "-1"], "--epochs must be at least 1, got -1"),
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--models", "resnet"], "unknown model resnet; choose from dnn, cnn, cnn_plus"),
+    (["--models", "cnn", "cnn"], "--models lists a model twice"),
+    (["--limit", "60000"], "--limit 60000 is more than the 55000 training images left after holding out --validation-size 5000"),
+    (["--validation-size", "60000"], "--validation-size must be from 0 to 59999"),
+    (["--validation-size", "-5"], "--validation-size must be from 0 to 59999"),
+    (["--learning-rate", "-0.1"], "--learning-rate must be a positive number, got -0.1"),
+    (["--learning-rate", "nan"], "--learning-rate must be a positive number, got nan"),
+    (["--target-accuracy", "91"], "--target-accuracy is a fraction in (0, 1], e.g. 0.91; got 91.0"),
+    (["--target-accuracy", "0.9", "--validation-size", "0"], "--target-accuracy watches validation accuracy"),
+    (["--conv-filters", "32", "32", "32", "32"], "--conv-filters takes 1 to 3 values"),
+    (["--models", "dnn", "--conv-filters", "32"], "--conv-filters configures the cnn model; add cnn to --models"),
+    (["--precision", "int8"], "argument --precision: invalid choice: 'int8'"),
+])
+def test_impossible_flags_are_refused(flags, message, capsys):
+    with pytest.raises(SystemExit) as exit:
+        train.parse_args(flags)
+    assert exit.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_defaults_compare_the_dnn_with_the_course_cnn():
+    args = train.parse_args([])
+    assert args.models == ["dnn", "cnn"] and args.validation_size == 5000 and args.epochs is None
+
+
+def test_missing_data_gives_one_message_and_no_traceback(tmp_path):
+    result = run_script("train.py", "--data-dir", tmp_path / "none", "--out", tmp_path / "out", "--epochs", "1")
+    assert result.returncode == 1
+    assert f"error: data folder not found: {tmp_path / 'none'}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = run_script("train.py", "--limit", "3000", "--epochs", "3", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result.stdout
+
+
+def test_short_run_writes_every_artifact(short_run):
+    out, _ = short_run
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["models"]) == ["dnn", "cnn"]
+    assert results["seed"] == 42 and results["settings"]["limit"] == 3000
+    assert {"tensorflow", "keras", "numpy", "python"} <= set(results["versions"])
+    for name, result in results["models"].items():
+        history = json.loads((out / f"{name}_history.json").read_text())
+        assert [row["epoch"] for row in history] == [1, 2, 3] == list(range(1, result["epochs"] + 1))
+        assert {"accuracy", "loss", "val_accuracy", "val_loss", "seconds"} <= set(history[0])
+        assert sum(sum(row) for row in result["confusion_matrix"]) == 10000
+    for figure in ["training_curves.png", "dnn_confusion.png", "cnn_confusion.png"]:
+        image = __import__("matplotlib.image").image.imread(out / figure)
+        assert image.shape[0] > 300 and image.std() > 0.05  # drawn, not blank
+    assert not list(out.glob(".*partial*"))  # no temporary files left behind
+    assert not (out / "run_state.json").exists()
+
+
+def test_saved_cnn_reproduces_the_reported_test_accuracy(short_run, fashion_mnist):
+    out, stdout = short_run
+    reported = json.loads((out / "results.json").read_text())["models"]["cnn"]["test_accuracy"]
+    model = keras.models.load_model(out / "cnn.keras")
+    _, (x_test, y_test) = fashion_mnist
+    _, accuracy = model.evaluate(x_test[..., None], y_test, verbose=0)
+    assert round(accuracy, 4) == round(reported, 4)
+    assert reported > 0.70  # 10 classes: chance is 0.10
+
+
+def test_comparison_table_and_verdict_are_printed(short_run):
+    out, stdout = short_run
+    results = json.loads((out / "results.json").read_text())["models"]
+    gain = 100 * (results["cnn"]["test_accuracy"] - results["dnn"]["test_accuracy"])
+    assert "model         params  epochs  train time  val acc  test acc  test loss" in stdout
+    assert f"cnn          243,786       3" in stdout
+    assert f"CNN vs DNN: {gain:+.1f} points test accuracy" in stdout
+
+
+def test_comparison_verdict_counts_errors():
+    table = train.comparison_table({
+        "dnn": {"parameters": 1, "epochs": 1, "train_seconds": 1, "val_accuracy": 0.88, "test_accuracy": 0.88, "test_loss": 0.3},
+        "cnn": {"parameters": 2, "epochs": 1, "train_seconds": 2, "val_accuracy": None, "test_accuracy": 0.91, "test_loss": 0.2},
+    })
+    assert table.splitlines()[-1] == "CNN vs DNN: +3.0 points test accuracy, 25% fewer test errors"
