@@ -68,10 +68,10 @@ def feature_maps(images, captions, layer_maps, filter_index):
     figure, axes = plt.subplots(len(images), columns, figsize=(1.9 * columns + 1.2, 2.1 * len(images) + 0.8),
                                 squeeze=False, layout="constrained")
     for row, (image, caption) in enumerate(zip(images, captions)):
-        axes[row, 0].imshow(image, cmap="gray")
+        axes[row, 0].imshow(image, cmap="gray", interpolation="nearest")
         axes[row, 0].set_ylabel(caption, fontsize=9)
         for axis, maps in zip(axes[row, 1:], layer_maps.values()):
-            axis.imshow(maps[row, :, :, filter_index], cmap=RESPONSE_COLOURS)
+            axis.imshow(maps[row, :, :, filter_index], cmap=RESPONSE_COLOURS, interpolation="nearest")
     axes[0, 0].set_title(f"input\n{size(images[0])}", fontsize=10)
     for axis, (name, maps) in zip(axes[0, 1:], layer_maps.items()):
         axis.set_title(f"{name}\n{size(maps[0])}", fontsize=10)
@@ -81,25 +81,24 @@ def feature_maps(images, captions, layer_maps, filter_index):
     return figure
 
 
-def all_feature_maps(image, caption, layer_maps, panels_per_row=5):
+def all_feature_maps(image, caption, blocks):
     """Every filter of every conv and pooling layer for one image: each layer a mosaic of its maps.
 
-    layer_maps: {layer name: array (height, width, filters)}.
+    blocks: one row each, a list of {layer name: array (height, width, filters)}; for
+    the course CNN, [{conv_1, pool_1}, {conv_2, pool_2}].
     """
-    panels = 1 + len(layer_maps)
-    rows = -(-panels // panels_per_row)  # ceiling division
-    columns = min(panels, panels_per_row)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.9 * rows + 0.5),
-                                squeeze=False, layout="constrained")
-    axes = axes.flat
-    axes[0].imshow(image, cmap="gray")
-    axes[0].set_title(f"input {size(image)}\n{caption}", fontsize=10)
-    for axis, (name, maps) in zip(axes[1:], layer_maps.items()):
-        axis.imshow(mosaic(maps), cmap=RESPONSE_COLOURS)
-        axis.set_title(f"{name}: {maps.shape[-1]} filters, each {size(maps)}", fontsize=10)
-    for axis in axes:
+    columns = max(map(len, blocks))
+    figure, axes = plt.subplots(len(blocks), 1 + columns, figsize=(2.8 + 3.4 * columns, 0.6 + 3.6 * len(blocks)),
+                                width_ratios=[0.75] + [1] * columns, squeeze=False, layout="constrained")
+    for axis in axes.flat:
         axis.axis("off")
-    figure.suptitle("Every filter's response, each scaled to its own range", fontsize=12)
+    axes[0, 0].imshow(image, cmap="gray", interpolation="nearest")
+    axes[0, 0].set_title(f"input {size(image)}\n{caption}", fontsize=10)
+    for row, block in enumerate(blocks):
+        for axis, (name, maps) in zip(axes[row, 1:], block.items()):
+            axis.imshow(mosaic(maps), cmap=RESPONSE_COLOURS, interpolation="nearest")
+            axis.set_title(f"{name}: {maps.shape[-1]} filters, each {size(maps)}", fontsize=10)
+    figure.suptitle("Every filter's response to one image, each scaled to its own range", fontsize=12)
     return figure
 
 
@@ -133,22 +132,31 @@ def convolution_lesson(images, kernels, steps):
     steps: {caption: [(filtered, pooled) for each kernel]}. A header row shows each kernel.
     """
     columns = 1 + 2 * len(kernels)
-    figure, axes = plt.subplots(1 + len(images), columns, figsize=(2.0 * columns, 1.4 + 2.4 * len(images)),
+    figure, axes = plt.subplots(1 + len(images), columns, figsize=(1.8 * columns, 1.3 + 2.2 * len(images)),
                                 height_ratios=[0.55] + [1] * len(images), layout="constrained")
     for axis in axes.flat:
         axis.axis("off")
     for axis, (name, kernel) in zip(axes[0, 1::2], kernels.items()):
         draw_kernel(axis, kernel, title=f"{name} filter")
     for row, (caption, image) in enumerate(images.items(), start=1):
-        axes[row, 0].imshow(image, cmap="gray")
+        axes[row, 0].imshow(image, cmap="gray", interpolation="nearest")
         axes[row, 0].set_title(f"{caption}\n{size(image)}", fontsize=9)
         for col, (name, (filtered, pooled)) in enumerate(zip(kernels, steps[caption]), start=1):
-            axes[row, 2 * col - 1].imshow(filtered, cmap=RESPONSE_COLOURS)
-            axes[row, 2 * col - 1].set_title(f"{name}\n{size(filtered)}", fontsize=9)
-            axes[row, 2 * col].imshow(pooled, cmap=RESPONSE_COLOURS)
-            axes[row, 2 * col].set_title(f"2x2 max pooled\n{size(pooled)}", fontsize=9)
+            draw_response(axes[row, 2 * col - 1], filtered, title=f"{name}\n{size(filtered)}")
+            draw_response(axes[row, 2 * col], pooled, title=f"2x2 max pooled\n{size(pooled)}")
     figure.suptitle("3x3 convolution (then ReLU) and 2x2 max pooling, by hand with numpy", fontsize=12)
     return figure
+
+
+def draw_response(axis, response, title):
+    """A filter's response, each pixel a crisp square so that pooling's coarser grid shows.
+
+    The colours saturate at the 99.5th percentile, not the maximum, so that the few
+    sharpest edges of a photo do not turn every other edge black.
+    """
+    brightest = max(np.percentile(response, 99.5), 1e-9)  # 1e-9: a filter that found nothing stays black
+    axis.imshow(response, cmap=RESPONSE_COLOURS, vmin=0, vmax=brightest, interpolation="nearest")
+    axis.set_title(title, fontsize=9)
 
 
 def draw_kernel(axis, kernel, title):

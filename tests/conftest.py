@@ -24,3 +24,25 @@ def fashion_mnist():
     from data import load_fashion_mnist
 
     return load_fashion_mnist(DATA_DIR)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, fashion_mnist):
+    """cnn.keras, the course CNN trained for a moment (2000 images, 1 epoch), and dnn.keras, untrained.
+
+    Saved inside the test session, never downloaded; trained just enough that the
+    CNN's filters and feature maps are no longer random noise.
+    """
+    import keras
+
+    from model import build_model
+
+    keras.utils.set_random_seed(0)
+    (x_train, y_train), _ = fashion_mnist
+    folder = tmp_path_factory.mktemp("models")
+    cnn = build_model("cnn")
+    cnn.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    cnn.fit(x_train[:2000, ..., None], y_train[:2000], epochs=1, batch_size=64, verbose=0)
+    cnn.save(folder / "cnn.keras")
+    build_model("dnn").save(folder / "dnn.keras")
+    return folder

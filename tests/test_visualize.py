@@ -1,0 +1,148 @@
+"""visualize.py end to end: its figures, its feature-extraction model, its messages for bad input.
+
+The CLI runs as a user runs it, in a subprocess. Each run that loads a model pays
+TensorFlow's start-up (~4 s), so each command runs once and its tests share the result.
+"""
+
+import shutil
+
+import keras
+import matplotlib.image
+import numpy as np
+import pytest
+
+import visualize
+from conftest import REPO, run_script
+from model import build_model
+
+# Pixels (height, width) = figsize in inches x 100 dpi, for the course CNN and three images.
+FIGURE_SIZES = {
+    "feature_maps.png": (710, 1070),
+    "feature_maps_all_filters.png": (780, 960),
+    "filters.png": (960, 1000),
+    "convolution.png": (570, 1260),
+}
+BLANK_VARIANCE = 0.005  # a white page with titles only stays below this; every real figure is well above
+MAX_PNG_BYTES = 300_000
+
+
+@pytest.fixture(scope="module")
+def figures_run(model_dir, tmp_path_factory):
+    """All three commands, writing into one folder; returns the folder and each command's output."""
+    out = tmp_path_factory.mktemp("figures")
+    cnn = model_dir / "cnn.keras"
+    runs = {
+        "maps": run_script("visualize.py", "--model", cnn, "--out", out),  # no command name: maps is the default
+        "filters": run_script("visualize.py", "filters", "--model", cnn, "--out", out),
+        "convolution": run_script("visualize.py", "convolution", "--explain", 10, 12, "--out", out),
+    }
+    for command, result in runs.items():
+        assert result.returncode == 0, f"{command} failed:\n{result.stderr}"
+    return out, {command: result.stdout for command, result in runs.items()}
+
+
+@pytest.mark.parametrize("name", FIGURE_SIZES)
+def test_each_figure_is_a_png_of_the_documented_size_and_not_blank(figures_run, name):
+    out, _ = figures_run
+    pixels = matplotlib.image.imread(out / name)  # fails unless it is a valid PNG
+    assert pixels.shape[:2] == FIGURE_SIZES[name]
+    assert pixels[..., :3].var() > BLANK_VARIANCE
+    assert (out / name).stat().st_size <= MAX_PNG_BYTES
+    assert not list(out.glob(".*partial*")), "a temporary file was left behind"
+
+
+def test_each_command_names_what_it_wrote(figures_run):
+    out, stdout = figures_run
+    assert f"Wrote {out / 'feature_maps.png'}" in stdout["maps"]
+    assert f"Wrote {out / 'feature_maps_all_filters.png'}" in stdout["maps"]
+    assert f"Wrote {out / 'filters.png'}" in stdout["filters"]
+    assert f"Wrote {out / 'convolution.png'}" in stdout["convolution"]
+
+
+def test_explain_prints_the_worked_example(figures_run):
+    _, stdout = figures_run
+    text = stdout["convolution"]
+    assert "Convolution: output pixel (row 10, col 12) of the vertical filter." in text
+    assert "centred on input pixel (11, 13)" in text
+    assert text.count(" x ") == 9  # one product per neighbour
+    assert "sum =" in text and "cross-correlation" in text
+    assert "4x4 block" in text and "2x2 pooled" in text
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_feature_extractor_returns_the_documented_shapes(policy):
+    """28 -> conv 26 -> pool 13 -> conv 11 -> pool 5, 64 filters each, in one batched call.
+
+    train.py saves mixed-precision models where the hardware has bfloat16: their maps
+    must still come back as float32, which matplotlib can draw.
+    """
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = build_model("cnn")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    layers = visualize.feature_layers(model, "cnn.keras")
+    assert [layer.name for layer in layers] == ["conv_1", "pool_1", "conv_2", "pool_2"]
+
+    images = np.zeros((3, 28, 28), np.uint8)
+    layer_maps, probabilities = visualize.extract_features(model, layers, images)
+    assert {name: maps.shape for name, maps in layer_maps.items()} == {
+        "conv_1": (3, 26, 26, 64), "pool_1": (3, 13, 13, 64), "conv_2": (3, 11, 11, 64), "pool_2": (3, 5, 5, 64)}
+    assert probabilities.shape == (3, 10)
+    assert all(maps.dtype == np.float32 for maps in layer_maps.values())
+
+
+# --- bad input: one clear message, exit code 1, no traceback ------------------------
+
+# case: (arguments, the message on stderr); the test fills in {cnn}, {dnn}, {tmp} and {keras}.
+BAD_INPUT = {
+    "missing --model": (
+        ["--model", "{tmp}/nowhere.keras"],
+        "error: no model file at {tmp}/nowhere.keras.\n"
+        "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras."),
+    "image index": (
+        ["--model", "{cnn}", "--images", 0, 10000],
+        "error: --images takes test-image indices from 0 to 9999, got 10000"),
+    "negative image index": (
+        ["convolution", "--image", -1],
+        "error: --image takes a test-image index from 0 to 9999, got -1"),
+    "explained pixel": (
+        ["convolution", "--explain", 26, 0],
+        "error: --explain ROW COL names a pixel of the 26x26 filtered image: "
+        "ROW from 0 to 25, COL from 0 to 25, got 26 0"),
+    "filter index": (
+        ["--model", "{cnn}", "--filter", 64],
+        "error: --filter must be from 0 to 63 (conv_1 has 64 filters), got 64"),
+    "no conv layers": (
+        ["filters", "--model", "{dnn}"],
+        "error: {dnn} (model 'dnn') has no Conv2D layers, so it has no filters or feature maps to show.\n"
+        "Pass --model PATH to a CNN, e.g. runs/cnn.keras."),
+    "not a Keras file": (
+        ["--model", "{tmp}/notes.keras"],
+        "error: {tmp}/notes.keras is not a Keras model file that Keras {keras} can load.\n"
+        "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras."),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT)
+def test_bad_input_gives_one_message_and_exit_code_1(case, model_dir, tmp_path):
+    (tmp_path / "notes.keras").write_text("not a model")
+    places = {"cnn": model_dir / "cnn.keras", "dnn": model_dir / "dnn.keras", "tmp": tmp_path,
+              "keras": keras.__version__}
+    args, message = BAD_INPUT[case]
+    result = run_script("visualize.py", *[str(arg).format(**places) for arg in args], "--out", tmp_path / "out")
+    assert result.returncode == 1
+    assert message.format(**places) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists(), "nothing is written for bad input"
+
+
+def test_no_trained_model_tells_the_user_to_train_first(tmp_path):
+    """A fresh checkout: the project's code, and no runs/ folder yet."""
+    for source in REPO.glob("*.py"):
+        shutil.copy(source, tmp_path)
+    result = run_script(tmp_path / "visualize.py")
+    assert result.returncode == 1
+    assert (f"error: no trained model at {tmp_path / 'runs' / 'cnn.keras'}.\n"
+            "Run `python train.py` first, or pass --model PATH to a saved .keras model.") in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,259 @@
+"""Show what convolutions and pooling do: feature maps, learned filters, and a convolution by hand.
+
+    python visualize.py                              # feature maps of the CNN saved by train.py
+    python visualize.py --images 0 23 28 --filter 1  # the same, choosing images and filter
+    python visualize.py filters                      # the first conv layer's learned 3x3 filters
+    python visualize.py convolution                  # 3x3 filters and 2x2 max pooling, numpy only
+    python visualize.py convolution --explain 10 12  # ... and one output pixel worked out by hand
+
+Figures go to runs/ (--out), beside the models that `python train.py` saves there.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import artifacts
+import convolution
+import figures
+from data import CLASS_NAMES, IMAGE_SHAPE, DataError, load_fashion_mnist
+
+# Keras is imported inside the functions that need it: `convolution` runs without
+# TensorFlow, in a second instead of five.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
+
+RUNS_DIR = Path(__file__).resolve().parent / "runs"  # train.py's default --out
+DEFAULT_MODEL = RUNS_DIR / "cnn.keras"
+DEFAULT_IMAGES = [0, 23, 28]  # three ankle boots of the test set: how alike do their features look?
+DEFAULT_FILTER = 1
+DPI = 100
+
+
+class VisualizeError(Exception):
+    """Bad input; the message names the valid range or the fix."""
+
+
+def parse_args(argv=None):
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", type=Path, default=RUNS_DIR, metavar="DIR",
+                        help="folder for the figures (default: runs/)")
+    with_model = argparse.ArgumentParser(add_help=False)
+    with_model.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH",
+                            help="a .keras model saved by train.py (default: runs/cnn.keras)")
+    with_data = argparse.ArgumentParser(add_help=False)
+    with_data.add_argument("--data-dir", metavar="DIR", help="folder with the four Fashion-MNIST .gz files "
+                           "(default: $FASHION_MNIST_DIR, else the Keras download cache)")
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="{maps,filters,convolution}")
+    maps = commands.add_parser("maps", parents=[common, with_model, with_data],
+                               help="feature maps of test images (the default command)")
+    maps.add_argument("--images", type=int, nargs="+", default=DEFAULT_IMAGES, metavar="INDEX",
+                      help="test images, one row each (default: 0 23 28, three ankle boots)")
+    maps.add_argument("--filter", type=int, default=DEFAULT_FILTER, metavar="INDEX",
+                      help="which filter of each layer the grid shows (default: 1)")
+    commands.add_parser("filters", parents=[common, with_model], help="the first conv layer's learned filters")
+    lesson = commands.add_parser("convolution", parents=[common, with_data],
+                                 help="convolution and max pooling by hand; needs no model")
+    lesson.add_argument("--image", type=int, default=0, metavar="INDEX",
+                        help="the Fashion-MNIST test image (default: 0)")
+    lesson.add_argument("--explain", type=int, nargs=2, metavar=("ROW", "COL"),
+                        help="print how this output pixel and its max pooling are computed")
+    lesson.add_argument("--kernel", choices=convolution.FILTERS, default="vertical",
+                        help="the filter --explain uses (default: vertical)")
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["maps", *argv]  # plain `python visualize.py` means feature maps
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    command = {"maps": show_feature_maps, "filters": show_filters, "convolution": show_convolution}
+    try:
+        if args.out.exists() and not args.out.is_dir():
+            raise VisualizeError(f"--out {args.out} is a file; pass a folder for the figures.")
+        command[args.command](args)
+    except (DataError, VisualizeError) as error:
+        sys.exit(f"error: {error}")
+
+
+# --- maps: what the trained CNN's layers see ----------------------------------------
+
+
+def show_feature_maps(args):
+    model_file = existing_model_file(args.model)  # before loading anything: the likeliest mistake
+    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
+    check_index("--images", args.images, len(x_test), "test-image indices")
+    model = load_model(model_file)
+    layers = feature_layers(model, model_file)
+    check_filter(args.filter, layers)
+
+    images = x_test[args.images]
+    layer_maps, probabilities = extract_features(model, layers, images)
+    captions = [f"test image {index}\ntrue: {CLASS_NAMES[y_test[index]]}\npredicted: {CLASS_NAMES[predicted]}"
+                for index, predicted in zip(args.images, probabilities.argmax(axis=1))]
+    save(figures.feature_maps(images, captions, layer_maps, args.filter), args.out / "feature_maps.png")
+    first_image = [{layer.name: layer_maps[layer.name][0] for layer in block} for block in conv_blocks(layers)]
+    save(figures.all_feature_maps(images[0], captions[0], first_image), args.out / "feature_maps_all_filters.png")
+
+
+def feature_extractor(model, layers):
+    """A model from the same input to every given layer's output, and the predictions.
+
+    Built from `model.inputs`, not `model.input`, which fails on Sequential models in Keras 3.
+    """
+    import keras
+
+    return keras.Model(inputs=model.inputs, outputs=[layer.output for layer in layers] + list(model.outputs))
+
+
+def extract_features(model, layers, images):
+    """Every layer's maps for `images` (uint8, N x 28 x 28) in one batched call, and the predictions.
+
+    Returns ({layer name: float32 array (N, height, width, filters)}, probabilities (N, classes)).
+    """
+    *maps, probabilities = feature_extractor(model, layers).predict(images[..., None], verbose=0)
+    # float32: a mixed-precision model answers in bfloat16, which matplotlib cannot draw.
+    return ({layer.name: np.asarray(m, dtype=np.float32) for layer, m in zip(layers, maps)},
+            np.asarray(probabilities, dtype=np.float32))
+
+
+def conv_blocks(layers):
+    """Split the layers after each pooling: [[conv_1, pool_1], [conv_2, pool_2]] for the course CNN."""
+    blocks = [[]]
+    for layer in layers:
+        blocks[-1].append(layer)
+        if not is_conv(layer):  # a pooling layer ends its block
+            blocks.append([])
+    return [block for block in blocks if block]
+
+
+# --- filters: what the first conv layer learned -------------------------------------
+
+
+def show_filters(args):
+    model_file = existing_model_file(args.model)
+    model = load_model(model_file)
+    first_conv = next(layer for layer in feature_layers(model, model_file) if is_conv(layer))
+    kernels = first_conv.get_weights()[0]  # (3, 3, input channels, filters)
+    # The first conv layer sees the image's one grayscale channel.
+    save(figures.conv_filters(kernels[:, :, 0, :], first_conv.name), args.out / "filters.png")
+
+
+# --- convolution: the lesson by hand, numpy only (no model, no TensorFlow) ----------
+
+
+def show_convolution(args):
+    if args.explain:
+        check_pixel(*args.explain)
+    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
+    check_index("--image", [args.image], len(x_test), "a test-image index")
+    image = x_test[args.image]
+    images = {f"test image {args.image}: {CLASS_NAMES[y_test[args.image]]}": image,
+              "Grace Hopper\n(matplotlib sample)": sample_photo()}
+    steps = {caption: [convolution.filter_and_pool(picture, kernel) for kernel in convolution.FILTERS.values()]
+             for caption, picture in images.items()}
+    save(figures.convolution_lesson(images, convolution.FILTERS, steps), args.out / "convolution.png")
+    if args.explain:
+        print()
+        print(convolution.explain(image, convolution.FILTERS[args.kernel], *args.explain, filter_name=args.kernel))
+
+
+def sample_photo(shrink=3):
+    """A detailed grayscale photo that needs no download: matplotlib ships it.
+
+    Shrunk from 600x512 to 200x170 by averaging 3x3 squares: still forty times the
+    pixels of a Fashion-MNIST image, and about the size a figure cell shows, so
+    single strokes stay visible. The luma weights turn red, green, blue into brightness.
+    """
+    import matplotlib.cbook
+    import matplotlib.image
+
+    rgb = matplotlib.image.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    gray = rgb[..., :3] @ np.array([0.299, 0.587, 0.114])
+    rows, cols = gray.shape[0] // shrink, gray.shape[1] // shrink
+    return gray[: rows * shrink, : cols * shrink].reshape(rows, shrink, cols, shrink).mean(axis=(1, 3))
+
+
+# --- loading and checking -----------------------------------------------------------
+
+
+def existing_model_file(path):
+    if path.is_file():
+        return path
+    if path == DEFAULT_MODEL:
+        raise VisualizeError(f"no trained model at {path}.\n"
+                             "Run `python train.py` first, or pass --model PATH to a saved .keras model.")
+    raise VisualizeError(f"no model file at {path}.\n"
+                         "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras.")
+
+
+def load_model(path):
+    import keras
+
+    try:
+        # compile=False: only predictions are needed, not the optimizer state.
+        return keras.models.load_model(path, compile=False)
+    except Exception:  # a wrong suffix, a damaged zip, a foreign HDF5 file: Keras raises many kinds
+        raise VisualizeError(
+            f"{path} is not a Keras model file that Keras {keras.__version__} can load.\n"
+            "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras.") from None
+
+
+def is_conv(layer):
+    import keras
+
+    return isinstance(layer, keras.layers.Conv2D)
+
+
+def feature_layers(model, model_file):
+    """The model's Conv2D and MaxPooling2D layers, in order; refuse a model without convolutions."""
+    import keras
+
+    layers = [layer for layer in model.layers
+              if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
+    if not any(is_conv(layer) for layer in layers):
+        raise VisualizeError(f"{model_file} (model '{model.name}') has no Conv2D layers, so it has no filters "
+                             "or feature maps to show.\nPass --model PATH to a CNN, e.g. runs/cnn.keras.")
+    return layers
+
+
+def check_filter(index, layers):
+    """A filter index must exist in every layer shown: below the smallest layer's filter count."""
+    smallest = min(layers, key=lambda layer: layer.output.shape[-1])
+    count = smallest.output.shape[-1]
+    if not 0 <= index < count:
+        raise VisualizeError(f"--filter must be from 0 to {count - 1} ({smallest.name} has {count} filters), "
+                             f"got {index}")
+
+
+def check_index(flag, indices, count, what):
+    bad = [index for index in indices if not 0 <= index < count]
+    if bad:
+        raise VisualizeError(f"{flag} takes {what} from 0 to {count - 1}, got {' '.join(map(str, bad))}")
+
+
+def check_pixel(row, col):
+    """--explain names a pixel of the filtered image: a 3x3 filter leaves 26x26 of a 28x28 image."""
+    rows, cols = IMAGE_SHAPE[0] - 2, IMAGE_SHAPE[1] - 2
+    if not (0 <= row < rows and 0 <= col < cols):
+        raise VisualizeError(f"--explain ROW COL names a pixel of the {rows}x{cols} filtered image: "
+                             f"ROW from 0 to {rows - 1}, COL from 0 to {cols - 1}, got {row} {col}")
+
+
+def save(figure, path):
+    try:
+        artifacts.save_figure(figure, path, dpi=DPI)
+    except OSError as error:
+        raise VisualizeError(f"cannot write {path}: {error.strerror or error}.\n"
+                             "Pass --out a folder you can write to.") from None
+    print(f"Wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
