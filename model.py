@@ -58,30 +58,39 @@ def check_conv_filters(conv_filters):
         raise ValueError(f"--conv-filters must be positive, got {' '.join(map(str, conv_filters))}")
 
 
+def conv_bn_relu(x, filters, name):
+    """A 3x3 convolution that keeps the size, batch-normalised before its ReLU."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv_{name}")(x)
+    x = layers.BatchNormalization(name=f"bn_{name}")(x)
+    return layers.Activation("relu", name=f"relu_{name}")(x)
+
+
 def cnn_plus():
     """A stronger CNN, still conv + pool blocks ahead of a dense classifier.
 
-    Two 3x3 convolutions per block see a 5x5 neighbourhood before pooling; batch
-    normalisation keeps the activations in range so a high learning rate trains fast;
-    dropout and training-only augmentation (shifts, left-right flips: a mirrored
-    shirt is still a shirt) fight the overfitting that caps the course CNN.
+    What it adds to the course CNN, each for a reason: "same" padding so the edges
+    of the garment are seen as often as its middle; a second convolution in the
+    middle block to see 5x5 neighbourhoods before pooling; batch normalisation, so
+    a high learning rate trains fast; dropout and training-only augmentation
+    (small shifts, left-right flips: a mirrored shirt is still a shirt) against the
+    overfitting that caps the course CNN near 92%.
     """
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
-    # Random layers are active only in fit(): validation and test images pass untouched.
+    # Random layers act only inside fit(): validation and test images pass untouched.
     x = layers.RandomFlip("horizontal", name="random_flip")(x)
     x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="random_shift")(x)
-    for block, filters in enumerate((32, 64, 128), start=1):
-        for conv in (1, 2):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv_{block}_{conv}")(x)
-            x = layers.BatchNormalization(name=f"bn_{block}_{conv}")(x)
-            x = layers.Activation("relu", name=f"relu_{block}_{conv}")(x)
-        x = layers.MaxPooling2D(2, name=f"pool_{block}")(x)
-        x = layers.Dropout(0.25, name=f"dropout_{block}")(x)
+    x = conv_bn_relu(x, 32, "1")
+    x = layers.MaxPooling2D(2, name="pool_1")(x)  # 28 -> 14
+    x = conv_bn_relu(x, 64, "2a")
+    x = conv_bn_relu(x, 64, "2b")
+    x = layers.MaxPooling2D(2, name="pool_2")(x)  # 14 -> 7
+    x = layers.Dropout(0.25, name="dropout_2")(x)
+    x = conv_bn_relu(x, 128, "3")
+    x = layers.MaxPooling2D(2, name="pool_3")(x)  # 7 -> 3
+    x = layers.Dropout(0.25, name="dropout_3")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(256, use_bias=False, name="dense")(x)
-    x = layers.BatchNormalization(name="bn_dense")(x)
-    x = layers.Activation("relu", name="relu_dense")(x)
+    x = layers.Dense(256, activation="relu", name="dense")(x)
     x = layers.Dropout(0.5, name="dropout_dense")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="predictions")(x)
     return keras.Model(inputs, outputs, name="cnn_plus")

@@ -312,8 +312,11 @@ def run(args):
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    state = resume_state(args, out) if args.resume else {
-        "settings": {key: vars(args)[key] for key in RESUME_SETTINGS}, "finished": {}}
+    if args.resume:
+        state = resume_state(args, out)
+    else:  # recorded before training, so that a stopped run can be resumed
+        state = {"settings": {key: vars(args)[key] for key in RESUME_SETTINGS}, "finished": {}}
+        artifacts.write_json(out / "run_state.json", state)
     splits, (x_test, y_test) = load_data(args)
     print(f"Data: {len(splits[0][0])} training, {len(splits[1][0])} validation, {len(x_test)} test images")
 
@@ -366,7 +369,7 @@ def write_report(args, out, results, histories, policy, strategy):
                      "keras": keras.__version__, "numpy": np.__version__},
         "models": results,
     })
-    print("\n" + comparison_table(results))
+    print("\n" + comparison_table(results) + "\n\n" + per_class_table(results))
     print(f"\nWrote models, histories, results.json and figures to {out}")
 
 
@@ -386,6 +389,15 @@ def comparison_table(results):
     return "\n".join(lines)
 
 
+def per_class_table(results):
+    """Test accuracy per class, side by side: where convolutions help most."""
+    lines = [f"{'test accuracy by class':<24}" + "".join(f"{name:>10}" for name in results)]
+    for class_name in CLASS_NAMES:
+        lines.append(f"{class_name:<24}" + "".join(f"{r['per_class_accuracy'][class_name]:>10.1%}"
+                                                   for r in results.values()))
+    return "\n".join(lines)
+
+
 def resume_command():
     words = ["python", "train.py", *sys.argv[1:]]
     return shlex.join(words if "--resume" in words else [*words, "--resume"])
@@ -401,8 +413,10 @@ def main(argv=None):
         stopped = f"during {where}" if isinstance(where, Interrupted) else "between models"
         sys.exit(f"\nStopped {stopped}. Completed epochs are backed up in {args.out / 'backup'}.\n"
                  f"Resume with: {resume_command()}")
-    except (DataError, TrainingError) as error:
+    except DataError as error:
         sys.exit(f"error: {error}")
+    except TrainingError as error:
+        sys.exit(f"\nerror: {error}")  # the newline ends Keras' progress bar
 
 
 if __name__ == "__main__":

@@ -1,0 +1,111 @@
+"""A stopped run resumes, a crash leaves whole files, a diverging run saves nothing, several devices train."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import artifacts
+from conftest import DATA_DIR, REPO, run_script
+
+QUICK = ["--limit", "3000", "--validation-size", "1000", "--models", "cnn"]
+
+
+def history(out, name="cnn"):
+    try:
+        return json.loads((out / f"{name}_history.json").read_text())
+    except (OSError, ValueError):
+        return []
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """A run of 6 epochs, SIGKILLed as soon as its history shows 2 completed epochs."""
+    out = tmp_path_factory.mktemp("killed")
+    env = {**os.environ, "FASHION_MNIST_DIR": str(DATA_DIR), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen([sys.executable, "train.py", *QUICK, "--epochs", "6", "--out", out],
+                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while len(history(out)) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert 2 <= len(history(out)) < 6, "the run was not stopped mid-way"
+    return out
+
+
+def test_killed_run_resumes_and_covers_every_epoch_once(killed_run, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(killed_run, out)
+    result = run_script("train.py", *QUICK, "--epochs", "6", "--out", out, "--resume")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Resuming cnn after epoch" in result.stdout
+    assert [row["epoch"] for row in history(out)] == [1, 2, 3, 4, 5, 6]
+    results = json.loads((out / "results.json").read_text())
+    assert results["models"]["cnn"]["epochs"] == 6
+    assert not (out / "backup").exists()
+
+
+def test_resume_with_other_flags_is_refused(killed_run, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(killed_run, out)
+    result = run_script("train.py", *QUICK, "--epochs", "6", "--batch-size", "64", "--out", out, "--resume")
+    assert result.returncode == 1
+    assert "cannot resume: the flags differ from the stopped run's: --batch-size was 128, now 64." in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_truncated_backup_gives_a_clear_message(killed_run, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(killed_run, out)
+    for weights in (out / "backup" / "cnn").glob("latest.weights.h5*"):
+        weights.write_bytes(weights.read_bytes()[:1000])
+    result = run_script("train.py", *QUICK, "--epochs", "6", "--out", out, "--resume")
+    assert result.returncode == 1
+    assert f"error: the backup in {out / 'backup' / 'cnn'} is damaged and cannot be resumed" in result.stderr
+    assert "Run again without --resume" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resume_without_a_stopped_run_is_refused(tmp_path):
+    result = run_script("train.py", *QUICK, "--out", tmp_path, "--resume")
+    assert result.returncode == 1
+    assert f"error: nothing to resume in {tmp_path}: no stopped run was found there." in result.stderr
+
+
+def test_diverging_run_stops_with_no_model(tmp_path):
+    result = run_script("train.py", "--models", "dnn", "--limit", "2000", "--validation-size", "1000",
+                        "--epochs", "3", "--learning-rate", "1e30", "--out", tmp_path)
+    assert result.returncode == 1
+    assert "error: training dnn diverged: the loss became nan at epoch 1" in result.stderr
+    assert "No model was saved. Run again with a lower --learning-rate." in result.stderr
+    assert not list(tmp_path.glob("*.keras")) and not (tmp_path / "results.json").exists()
+
+
+def test_interrupted_write_keeps_the_earlier_file(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    artifacts.write_json(path, {"run": "earlier"})
+
+    def crash(source, destination):  # the process dies between writing and renaming
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        artifacts.write_json(path, {"run": "newer"})
+    assert json.loads(path.read_text()) == {"run": "earlier"}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left behind
+
+
+def test_mirrored_strategy_on_two_cpu_devices(tmp_path):
+    result = run_script("train.py", *QUICK, "--epochs", "3", "--strategy", "mirrored", "--cpu-devices", "2",
+                        "--out", tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "MirroredStrategy over 2 replicas" in result.stdout
+    assert "batch 256" in result.stdout  # 128 per replica
+    cnn = json.loads((tmp_path / "results.json").read_text())["models"]["cnn"]
+    assert cnn["test_accuracy"] > 0.70  # one device reaches about 0.76 on this subset
