@@ -61,7 +61,9 @@ def check_conv_filters(conv_filters):
 def conv_bn_relu(x, filters, name):
     """A 3x3 convolution that keeps the size, batch-normalised before its ReLU."""
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv_{name}")(x)
-    x = layers.BatchNormalization(name=f"bn_{name}")(x)
+    # momentum 0.9 (Keras' default is 0.99): the running statistics that evaluation
+    # uses settle within ~50 steps, so even a short run evaluates sensibly.
+    x = layers.BatchNormalization(momentum=0.9, name=f"bn_{name}")(x)
     return layers.Activation("relu", name=f"relu_{name}")(x)
 
 
@@ -79,19 +81,19 @@ def cnn_plus():
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     # Random layers act only inside fit(): validation and test images pass untouched.
     x = layers.RandomFlip("horizontal", name="random_flip")(x)
-    x = layers.RandomTranslation(0.1, 0.1, fill_mode="constant", name="random_shift")(x)
+    x = layers.RandomTranslation(0.08, 0.08, fill_mode="constant", name="random_shift")(x)  # up to 2 pixels
     x = conv_bn_relu(x, 32, "1")
     x = layers.MaxPooling2D(2, name="pool_1")(x)  # 28 -> 14
     x = conv_bn_relu(x, 64, "2a")
     x = conv_bn_relu(x, 64, "2b")
     x = layers.MaxPooling2D(2, name="pool_2")(x)  # 14 -> 7
-    x = layers.Dropout(0.25, name="dropout_2")(x)
+    x = layers.Dropout(0.1, name="dropout_2")(x)
     x = conv_bn_relu(x, 128, "3")
     x = layers.MaxPooling2D(2, name="pool_3")(x)  # 7 -> 3
-    x = layers.Dropout(0.25, name="dropout_3")(x)
+    x = layers.Dropout(0.1, name="dropout_3")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(256, activation="relu", name="dense")(x)
-    x = layers.Dropout(0.5, name="dropout_dense")(x)
+    x = layers.Dropout(0.3, name="dropout_dense")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="predictions")(x)
     return keras.Model(inputs, outputs, name="cnn_plus")
 

@@ -183,7 +183,7 @@ class EpochLog(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items() if k != "learning_rate"},
+        row = {"epoch": epoch + 1, **{k: round(float(v), 6) for k, v in logs.items() if k != "learning_rate"},
                "seconds": round(time.perf_counter() - self.started, 3)}
         self.rows.append(row)
         artifacts.write_json(self.path, self.rows)
@@ -224,7 +224,7 @@ def learning_rate_schedule(peak, total_steps):
 
 def train_model(name, args, splits, strategy, out):
     """Train one model (or finish a stopped one); return it with its per-epoch history."""
-    recipe = RECIPES.get(name, RECIPES["cnn"])
+    recipe = RECIPES[name]
     epochs = args.epochs or recipe["epochs"]
     learning_rate = args.learning_rate or recipe["learning_rate"]
     batch = args.batch_size * strategy.num_replicas_in_sync
