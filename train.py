@@ -30,10 +30,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import artifacts  # noqa: E402
-import figures
-import hardware
-from data import CLASS_NAMES, DataError, load_fashion_mnist, split_validation, to_dataset
-from model import MODELS, build_model, check_conv_filters
+import figures  # noqa: E402
+import hardware  # noqa: E402
+from data import CLASS_NAMES, DataError, load_fashion_mnist, split_validation, to_dataset  # noqa: E402
+from model import MODELS, build_model, check_conv_filters  # noqa: E402
 
 # Settings. Chosen on the validation split, never on the test set (see README).
 DEFAULT_MODELS = ["dnn", "cnn"]
@@ -310,15 +310,14 @@ def run(args):
     keras.utils.set_random_seed(args.seed)
     print(f"Device: {hardware.describe_device(strategy)}\nPrecision: {policy} ({why})")
 
+    splits, (x_test, y_test) = load_data(args)  # first: bad data must leave --out untouched
+    print(f"Data: {len(splits[0][0])} training, {len(splits[1][0])} validation, {len(x_test)} test images")
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
     if args.resume:
         state = resume_state(args, out)
     else:  # recorded before training, so that a stopped run can be resumed
         state = {"settings": {key: vars(args)[key] for key in RESUME_SETTINGS}, "finished": {}}
         artifacts.write_json(out / "run_state.json", state)
-    splits, (x_test, y_test) = load_data(args)
-    print(f"Data: {len(splits[0][0])} training, {len(splits[1][0])} validation, {len(x_test)} test images")
 
     results, histories = {}, {}
     for name in args.models:
@@ -335,8 +334,9 @@ def run(args):
 
     write_report(args, out, results, histories, policy, strategy)
     (out / "run_state.json").unlink()
-    if not any((out / "backup").iterdir()):
-        (out / "backup").rmdir()
+    backups = out / "backup"
+    if backups.exists() and not any(backups.iterdir()):
+        backups.rmdir()
     return results
 
 

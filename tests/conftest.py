@@ -12,10 +12,13 @@ REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("FASHION_MNIST_DIR", REPO.parent / "shared" / "data" / "fashion-mnist"))
 
 
+# The environment of the scripts the tests run: the data, and TensorFlow quiet.
+SCRIPT_ENV = {**os.environ, "FASHION_MNIST_DIR": str(DATA_DIR), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
 def run_script(*args, timeout=600):
     """Run a project script as a user would; returns the CompletedProcess."""
-    env = {**os.environ, "FASHION_MNIST_DIR": str(DATA_DIR), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=SCRIPT_ENV,
                           capture_output=True, text=True, timeout=timeout)
 
 

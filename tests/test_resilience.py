@@ -11,9 +11,21 @@ import time
 import pytest
 
 import artifacts
-from conftest import DATA_DIR, REPO, run_script
+from conftest import REPO, SCRIPT_ENV, run_script
 
 QUICK = ["--limit", "3000", "--validation-size", "1000", "--models", "cnn"]
+
+
+def start_training(out, epochs):
+    """train.py in the background, as a user's terminal would run it."""
+    return subprocess.Popen([sys.executable, "train.py", *QUICK, "--epochs", str(epochs), "--out", out],
+                            cwd=REPO, env=SCRIPT_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_epochs(out, count, process):
+    deadline = time.monotonic() + 300
+    while len(history(out)) < count and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def history(out, name="cnn"):
@@ -27,17 +39,24 @@ def history(out, name="cnn"):
 def killed_run(tmp_path_factory):
     """A run of 6 epochs, SIGKILLed as soon as its history shows 2 completed epochs."""
     out = tmp_path_factory.mktemp("killed")
-    env = {**os.environ, "FASHION_MNIST_DIR": str(DATA_DIR), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen([sys.executable, "train.py", *QUICK, "--epochs", "6", "--out", out],
-                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while len(history(out)) < 2 and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    process = start_training(out, epochs=6)
+    wait_for_epochs(out, 2, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
     assert 2 <= len(history(out)) < 6, "the run was not stopped mid-way"
     return out
+
+
+def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
+    process = start_training(tmp_path, epochs=20)
+    wait_for_epochs(tmp_path, 1, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "Stopped during cnn after" in stderr and "of 20 epochs." in stderr
+    assert f"Resume with: python train.py {' '.join(QUICK)} --epochs 20 --out {tmp_path} --resume" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_killed_run_resumes_and_covers_every_epoch_once(killed_run, tmp_path):
