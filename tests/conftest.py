@@ -8,8 +8,22 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-# CI and the development machines have no internet: the four files sit in ../shared.
-DATA_DIR = Path(os.environ.get("FASHION_MNIST_DIR", REPO.parent / "shared" / "data" / "fashion-mnist"))
+
+
+def find_data_dir():
+    """$FASHION_MNIST_DIR; else ../shared (CI and the development machines have no
+    internet: the four files sit there); else the Keras cache, downloaded on first use."""
+    if os.environ.get("FASHION_MNIST_DIR"):
+        return Path(os.environ["FASHION_MNIST_DIR"])
+    shared = REPO.parent / "shared" / "data" / "fashion-mnist"
+    if shared.is_dir():
+        return shared
+    from data import _keras_cached_files
+
+    return Path(next(iter(_keras_cached_files().values()))).parent
+
+
+DATA_DIR = find_data_dir()
 
 
 # The environment of the scripts the tests run: the data, and TensorFlow quiet.
