@@ -14,27 +14,25 @@ POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixe
 CPU_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 
 
-def cpu_flags():
-    """The CPU's feature flags from /proc/cpuinfo (Linux); empty elsewhere."""
+def _cpuinfo(field):
+    """The first value of a /proc/cpuinfo field (Linux); None elsewhere."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_flags():
+    """The CPU's feature flags; empty where /proc/cpuinfo does not tell."""
+    return set((_cpuinfo("flags") or "").split())
+
+
+def cpu_name():
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def choose_precision(requested="auto"):

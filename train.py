@@ -222,6 +222,12 @@ def learning_rate_schedule(peak, total_steps):
         0.0, decay_steps=max(total_steps - warmup, 1), warmup_target=peak, warmup_steps=warmup)
 
 
+def compile_for_training(model, peak_learning_rate, total_steps):
+    """Adam on the warm-up + cosine schedule, with the loss and metric every run reports."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(peak_learning_rate, total_steps)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
 def train_model(name, args, splits, strategy, out):
     """Train one model (or finish a stopped one); return it with its per-epoch history."""
     recipe = RECIPES[name]
@@ -233,8 +239,7 @@ def train_model(name, args, splits, strategy, out):
 
     with strategy.scope():
         model = build_model(name, args.conv_filters)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(learning_rate, steps_per_epoch * epochs)),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        compile_for_training(model, learning_rate, steps_per_epoch * epochs)
 
     backup = Backup(out / "backup" / name)
     history_path = out / f"{name}_history.json"

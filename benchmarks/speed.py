@@ -17,6 +17,7 @@ Writes a table to stdout and every figure to speed.json, with the CPU and versio
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -106,9 +107,8 @@ def project_path(name, train_set, test_set, epochs, target):
     keras.mixed_precision.set_global_policy(policy)
     model = build_model(name)
     recipe_epochs = train.RECIPES[name]["epochs"]
-    steps = -(-len(train_set[0]) // train.BATCH_SIZE) * recipe_epochs
-    model.compile(optimizer=keras.optimizers.Adam(train.learning_rate_schedule(train.RECIPES[name]["learning_rate"], steps)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    train.compile_for_training(model, train.RECIPES[name]["learning_rate"],
+                               math.ceil(len(train_set[0]) / train.BATCH_SIZE) * recipe_epochs)
     clock = EpochClock(test_set[0][..., None], test_set[1], target)
     model.fit(to_dataset(*train_set, train.BATCH_SIZE, shuffle_seed=0), epochs=min(epochs, recipe_epochs),
               callbacks=[clock], verbose=0, shuffle=False)  # the dataset shuffles
