@@ -1,14 +1,55 @@
-"""Writing results whole or not at all.
+"""The run folder's layout, and writing its files whole or not at all.
 
 Every file is written under a temporary name beside its destination and renamed
 into place (os.replace is atomic on one file system), so a crash or Ctrl-C leaves
 either the previous complete file or the new complete one, never a truncated one.
+
+Standard library only: `visualize.py convolution` imports this without TensorFlow.
 """
 
 import contextlib
+import dataclasses
 import json
 import os
 from pathlib import Path
+
+RUNS_DIR = Path(__file__).resolve().parent / "runs"  # the default --out of every script
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFolder:
+    """Where a run's files live: the one place their names are spelled out."""
+
+    path: Path = RUNS_DIR
+
+    def model(self, name):
+        return self.path / f"{name}.keras"
+
+    def history(self, name):
+        return self.path / f"{name}_history.json"
+
+    def confusion_figure(self, name):
+        return self.path / f"{name}_confusion.png"
+
+    def backup(self, name):
+        return self.path / "backup" / name
+
+    @property
+    def backups(self):
+        return self.path / "backup"
+
+    @property
+    def state(self):
+        """What a stopped run needs to resume; removed when the run finishes."""
+        return self.path / "run_state.json"
+
+    @property
+    def results(self):
+        return self.path / "results.json"
+
+    @property
+    def training_curves(self):
+        return self.path / "training_curves.png"
 
 
 @contextlib.contextmanager
@@ -24,6 +65,14 @@ def atomic_path(path):
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def read_json(path, default=None):
+    """The JSON in `path`, or `default` if there is no such file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return default
 
 
 def write_json(path, data):

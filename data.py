@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import os
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,8 +18,12 @@ CLASS_NAMES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]
+NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SHAPE = (28, 28)
+INPUT_SHAPE = (*IMAGE_SHAPE, 1)  # what the models take: one grayscale channel
 DATA_DIR_ENV = "FASHION_MNIST_DIR"
+DATA_DIR_HELP = ("folder with the four Fashion-MNIST .gz files "
+                 f"(default: ${DATA_DIR_ENV}, else the Keras download cache)")
 
 # The same mirror and cache folder that keras.datasets.fashion_mnist uses.
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -32,36 +37,45 @@ FILES = {
     "t10k-images-idx3-ubyte.gz": ("bef4ecab320f06d8554ea6380940ec79", 2051, 10000),
     "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310", 2049, 10000),
 }
+TRAIN_IMAGES = FILES["train-images-idx3-ubyte.gz"][2]
+VALIDATION_SIZE = 5000  # training images held out to choose settings on, by default
 
 
 class DataError(Exception):
     """The data cannot be used; the message tells the user what to do."""
 
 
+class Images(NamedTuple):
+    """Images (N, 28, 28) uint8 and their labels (N,) uint8, index for index."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
 def load_fashion_mnist(data_dir=None):
-    """Return (x_train, y_train), (x_test, y_test) as uint8 arrays, images (N, 28, 28).
+    """Return the training and the test Images (which unpack as (x, y)).
 
     data_dir: a folder holding the four .gz files. None means $FASHION_MNIST_DIR if
     set, else the standard Keras download and cache (~/.keras/datasets/fashion-mnist).
     """
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
-    paths = _local_files(data_dir) if data_dir else _keras_cached_files()
+    paths = _local_files(data_dir) if data_dir else keras_cached_files()
     arrays = {name: read_idx(path) for name, path in paths.items()}
     return (
-        (arrays["train-images-idx3-ubyte.gz"], arrays["train-labels-idx1-ubyte.gz"]),
-        (arrays["t10k-images-idx3-ubyte.gz"], arrays["t10k-labels-idx1-ubyte.gz"]),
+        Images(arrays["train-images-idx3-ubyte.gz"], arrays["train-labels-idx1-ubyte.gz"]),
+        Images(arrays["t10k-images-idx3-ubyte.gz"], arrays["t10k-labels-idx1-ubyte.gz"]),
     )
 
 
 def split_validation(x, y, validation_size, seed):
-    """Hold out a seeded random validation set; returns (x_train, y_train), (x_val, y_val).
+    """Hold out a seeded random validation set; returns the training and validation Images.
 
     The training images keep the files' order, so "the first N" means the same
     images whatever the seed.
     """
     order = np.random.default_rng(seed).permutation(len(x))
     val, train = order[:validation_size], np.sort(order[validation_size:])
-    return (x[train], y[train]), (x[val], y[val])
+    return Images(x[train], y[train]), Images(x[val], y[val])
 
 
 def to_dataset(x, y, batch_size, shuffle_seed=None):
@@ -97,7 +111,8 @@ def _local_files(data_dir):
     return paths
 
 
-def _keras_cached_files():
+def keras_cached_files():
+    """{file name: path} in the Keras cache, downloading what is missing or stale."""
     from keras.utils import get_file  # imported here: --data-dir runs never need Keras
 
     paths = {}

@@ -6,6 +6,8 @@ Kept apart from train.py because the benchmark makes the same choices.
 import os
 import platform
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 # --precision value -> Keras dtype policy. "Mixed" computes in 16 bits and keeps
@@ -82,6 +84,12 @@ def make_strategy(name="auto"):
         return tf.distribute.MultiWorkerMirroredStrategy()
     devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices)
+
+
+def library_versions():
+    """What a result was computed with, recorded beside it."""
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__}
 
 
 def describe_device(strategy):

@@ -10,8 +10,7 @@ model from `model.inputs` and `layer.output`.
 import keras
 from keras import layers
 
-INPUT_SHAPE = (28, 28, 1)
-NUM_CLASSES = 10
+from data import INPUT_SHAPE, NUM_CLASSES
 COURSE_CONV_FILTERS = (64, 64)
 
 

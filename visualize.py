@@ -19,14 +19,13 @@ import numpy as np
 import artifacts
 import convolution
 import figures
-from data import CLASS_NAMES, IMAGE_SHAPE, DataError, load_fashion_mnist
+from data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_fashion_mnist
+from model_files import DEFAULT_MODEL, ModelFileError, existing_model_file, load_model
 
 # Keras is imported inside the functions that need it: `convolution` runs without
 # TensorFlow, in a second instead of five.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
 
-RUNS_DIR = Path(__file__).resolve().parent / "runs"  # train.py's default --out
-DEFAULT_MODEL = RUNS_DIR / "cnn.keras"
 DEFAULT_IMAGES = [0, 23, 28]  # three ankle boots of the test set: how alike do their features look?
 DEFAULT_FILTER = 1
 DPI = 100
@@ -38,14 +37,13 @@ class VisualizeError(Exception):
 
 def parse_args(argv=None):
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--out", type=Path, default=RUNS_DIR, metavar="DIR",
+    common.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, metavar="DIR",
                         help="folder for the figures (default: runs/)")
     with_model = argparse.ArgumentParser(add_help=False)
     with_model.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH",
                             help="a .keras model saved by train.py (default: runs/cnn.keras)")
     with_data = argparse.ArgumentParser(add_help=False)
-    with_data.add_argument("--data-dir", metavar="DIR", help="folder with the four Fashion-MNIST .gz files "
-                           "(default: $FASHION_MNIST_DIR, else the Keras download cache)")
+    with_data.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="{maps,filters,convolution}")
@@ -78,7 +76,7 @@ def main(argv=None):
         if args.out.exists() and not args.out.is_dir():
             raise VisualizeError(f"--out {args.out} is a file; pass a folder for the figures.")
         command[args.command](args)
-    except (DataError, VisualizeError) as error:
+    except (DataError, ModelFileError, VisualizeError) as error:
         sys.exit(f"error: {error}")
 
 
@@ -181,28 +179,6 @@ def sample_photo(shrink=3):
 
 
 # --- loading and checking -----------------------------------------------------------
-
-
-def existing_model_file(path):
-    if path.is_file():
-        return path
-    if path == DEFAULT_MODEL:
-        raise VisualizeError(f"no trained model at {path}.\n"
-                             "Run `python train.py` first, or pass --model PATH to a saved .keras model.")
-    raise VisualizeError(f"no model file at {path}.\n"
-                         "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras.")
-
-
-def load_model(path):
-    import keras
-
-    try:
-        # compile=False: only predictions are needed, not the optimizer state.
-        return keras.models.load_model(path, compile=False)
-    except Exception:  # a wrong suffix, a damaged zip, a foreign HDF5 file: Keras raises many kinds
-        raise VisualizeError(
-            f"{path} is not a Keras model file that Keras {keras.__version__} can load.\n"
-            "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras.") from None
 
 
 def is_conv(layer):

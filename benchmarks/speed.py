@@ -34,8 +34,8 @@ import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 import hardware  # noqa: E402
-import train  # noqa: E402
-from data import DataError, load_fashion_mnist, split_validation, to_dataset  # noqa: E402
+import training  # noqa: E402
+from data import DATA_DIR_HELP, VALIDATION_SIZE, DataError, load_fashion_mnist, split_validation, to_dataset  # noqa: E402
 from model import build_model  # noqa: E402
 
 
@@ -106,11 +106,11 @@ def project_path(name, train_set, test_set, epochs, target):
     policy, _ = hardware.choose_precision("auto")
     keras.mixed_precision.set_global_policy(policy)
     model = build_model(name)
-    recipe_epochs = train.RECIPES[name]["epochs"]
-    train.compile_for_training(model, train.RECIPES[name]["learning_rate"],
-                               math.ceil(len(train_set[0]) / train.BATCH_SIZE) * recipe_epochs)
+    recipe_epochs = training.RECIPES[name]["epochs"]
+    training.compile_for_training(model, training.RECIPES[name]["learning_rate"],
+                                  math.ceil(len(train_set[0]) / training.BATCH_SIZE) * recipe_epochs)
     clock = EpochClock(test_set[0][..., None], test_set[1], target)
-    model.fit(to_dataset(*train_set, train.BATCH_SIZE, shuffle_seed=0), epochs=min(epochs, recipe_epochs),
+    model.fit(to_dataset(*train_set, training.BATCH_SIZE, shuffle_seed=0), epochs=min(epochs, recipe_epochs),
               callbacks=[clock], verbose=0, shuffle=False)  # the dataset shuffles
     return model, clock
 
@@ -136,7 +136,7 @@ def measure(recipe, name, train_set, test_set, epochs, target=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", help="folder with the four Fashion-MNIST files (default as train.py)")
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
                         help="folder for speed.json")
     parser.add_argument("--throughput-epochs", type=int, default=3,
@@ -149,7 +149,7 @@ def main(argv=None):
         (x, y), test_set = load_fashion_mnist(args.data_dir)
     except DataError as error:
         sys.exit(f"error: {error}")
-    train_set, _ = split_validation(x, y, train.VALIDATION_SIZE, train.SEED)
+    train_set, _ = split_validation(x, y, VALIDATION_SIZE, training.SEED)
     if args.smoke:
         train_set, test_set = (train_set[0][:2000], train_set[1][:2000]), (test_set[0][:1000], test_set[1][:1000])
         args.throughput_epochs, args.max_epochs = 2, 2
@@ -167,10 +167,9 @@ def main(argv=None):
     report = {
         "machine": {"cpu": hardware.cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
                     "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
-        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
-                     "keras": keras.__version__, "numpy": np.__version__},
+        "versions": hardware.library_versions(),
         "settings": {**vars(args), "out": str(args.out), "train_images": len(train_set[0]),
-                     "project_precision": policy, "project_batch_size": train.BATCH_SIZE},
+                     "project_precision": policy, "project_batch_size": training.BATCH_SIZE},
         "results": results,
     }
     print("\n" + table(results, args.target))

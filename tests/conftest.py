@@ -18,9 +18,9 @@ def find_data_dir():
     shared = REPO.parent / "shared" / "data" / "fashion-mnist"
     if shared.is_dir():
         return shared
-    from data import _keras_cached_files
+    from data import keras_cached_files
 
-    return Path(next(iter(_keras_cached_files().values()))).parent
+    return Path(next(iter(keras_cached_files().values()))).parent
 
 
 DATA_DIR = find_data_dir()

@@ -5,7 +5,7 @@ import json
 import keras
 import numpy as np
 
-import train
+import training
 from conftest import run_script
 from model import MODELS, build_model
 
@@ -32,7 +32,7 @@ def test_augmentation_changes_training_images(fashion_mnist):
 
 
 def test_every_registered_model_has_a_training_recipe():
-    assert set(train.RECIPES) == set(MODELS)
+    assert set(training.RECIPES) == set(MODELS)
 
 
 def test_cnn_plus_learns_on_a_subset(tmp_path):

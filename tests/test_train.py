@@ -5,6 +5,7 @@ import json
 import keras
 import pytest
 
+import report
 import train
 from conftest import run_script
 
@@ -92,7 +93,7 @@ def test_comparison_table_and_verdict_are_printed(short_run):
 
 
 def test_comparison_verdict_counts_errors():
-    table = train.comparison_table({
+    table = report.comparison_table({
         "dnn": {"parameters": 1, "epochs": 1, "train_seconds": 1, "val_accuracy": 0.88, "test_accuracy": 0.88, "test_loss": 0.3},
         "cnn": {"parameters": 2, "epochs": 1, "train_seconds": 2, "val_accuracy": None, "test_accuracy": 0.91, "test_loss": 0.2},
     })

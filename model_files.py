@@ -1,0 +1,39 @@
+"""Find and load a model that train.py saved, with a message the user can act on.
+
+Shared by every script that takes --model (visualize.py, predict.py). Keras is
+imported inside the functions, so importing this module costs nothing.
+"""
+
+from pathlib import Path
+
+from artifacts import RunFolder
+
+DEFAULT_MODEL = RunFolder().model("cnn")
+
+
+class ModelFileError(Exception):
+    """The model file is missing or unusable; the message says what to pass instead."""
+
+
+def existing_model_file(path):
+    """Return `path` if it is a file; otherwise say how to get one."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path == DEFAULT_MODEL:
+        raise ModelFileError(f"no trained model at {path}.\n"
+                             "Run `python train.py` first, or pass --model PATH to a saved .keras model.")
+    raise ModelFileError(f"no model file at {path}.\n"
+                         "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras.")
+
+
+def load_model(path):
+    """Load a saved model for inference (no optimizer state)."""
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception:  # a wrong suffix, a damaged zip, a foreign HDF5 file: Keras raises many kinds
+        raise ModelFileError(
+            f"{path} is not a Keras model file that Keras {keras.__version__} can load.\n"
+            "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras.") from None

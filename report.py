@@ -1,0 +1,86 @@
+"""After training: evaluate each model on the test set, compare them, and write the results.
+
+The comparison is the project's point: a table of the models side by side, the
+verdict (points of test accuracy gained, share of test errors removed), and the
+per-class accuracy that shows where convolutions help.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import artifacts
+import figures
+from data import CLASS_NAMES, NUM_CLASSES, to_dataset
+
+
+def evaluate(model, test, batch_size):
+    """Test accuracy and loss, per-class accuracy and the confusion matrix, in one pass.
+
+    test: data.Images.
+    """
+    probabilities = model.predict(to_dataset(*test, batch_size), verbose=0)
+    predicted = probabilities.argmax(axis=1)
+    confusion = tf.math.confusion_matrix(test.labels, predicted, num_classes=NUM_CLASSES).numpy()
+    loss = keras.losses.sparse_categorical_crossentropy(test.labels, probabilities)
+    return {
+        "test_accuracy": float(np.mean(predicted == test.labels)),
+        "test_loss": float(np.mean(loss)),
+        "per_class_accuracy": dict(zip(CLASS_NAMES, (confusion.diagonal() / confusion.sum(axis=1)).round(4).tolist())),
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def summarize(name, model, history, metrics, run_folder):
+    """One model's line of results.json: its size, training and test metrics, and its files."""
+    last = history[-1]
+    return {
+        "parameters": model.count_params(),
+        "epochs": len(history),
+        "train_seconds": round(sum(row["seconds"] for row in history), 1),
+        "val_accuracy": last.get("val_accuracy"),
+        **metrics,
+        "model_file": run_folder.model(name).name,
+        "history_file": run_folder.history(name).name,
+    }
+
+
+def write_report(run_folder, results, histories, run_info):
+    """The figures and results.json, then the comparison on stdout.
+
+    run_info: what results.json records about the run besides the models
+    (settings, seed, precision, device, versions).
+    """
+    artifacts.save_figure(figures.training_curves(histories), run_folder.training_curves, dpi=100)
+    for name, result in results.items():
+        title = f"{name}: test accuracy {result['test_accuracy']:.2%}"
+        artifacts.save_figure(figures.confusion_matrix(result["confusion_matrix"], CLASS_NAMES, title),
+                              run_folder.confusion_figure(name), dpi=100)
+    artifacts.write_json(run_folder.results, {**run_info, "models": results})
+    print("\n" + comparison_table(results) + "\n\n" + per_class_table(results))
+    print(f"\nWrote models, histories, results.json and figures to {run_folder.path}")
+
+
+def comparison_table(results):
+    lines = [f"{'model':<10}{'params':>10}{'epochs':>8}{'train time':>12}{'val acc':>9}{'test acc':>10}{'test loss':>11}"]
+    for name, r in results.items():
+        val = f"{r['val_accuracy']:.2%}" if r["val_accuracy"] is not None else "-"
+        lines.append(f"{name:<10}{r['parameters']:>10,}{r['epochs']:>8}{r['train_seconds']:>10.0f} s"
+                     f"{val:>9}{r['test_accuracy']:>10.2%}{r['test_loss']:>11.4f}")
+    baseline, *others = results
+    for name in others:
+        gain = 100 * (results[name]["test_accuracy"] - results[baseline]["test_accuracy"])
+        errors_before, errors_now = 1 - results[baseline]["test_accuracy"], 1 - results[name]["test_accuracy"]
+        fewer = 1 - errors_now / errors_before if errors_before else 0.0
+        lines.append(f"{name.upper()} vs {baseline.upper()}: {gain:+.1f} points test accuracy, "
+                     f"{abs(fewer):.0%} {'fewer' if fewer >= 0 else 'more'} test errors")
+    return "\n".join(lines)
+
+
+def per_class_table(results):
+    """Test accuracy per class, side by side: where convolutions help most."""
+    lines = [f"{'test accuracy by class':<24}" + "".join(f"{name:>10}" for name in results)]
+    for class_name in CLASS_NAMES:
+        lines.append(f"{class_name:<24}" + "".join(f"{r['per_class_accuracy'][class_name]:>10.1%}"
+                                                   for r in results.values()))
+    return "\n".join(lines)

@@ -1,0 +1,187 @@
+"""The training recipe: one model, from its settings to a trained Keras model and its history.
+
+Used by train.py for its runs and by benchmarks/speed.py to time the same recipe.
+The recipe: Adam on a linear warm-up + cosine learning-rate schedule, batch 128 per
+replica, uint8 images through tf.data; every epoch backed up (for --resume), logged
+whole, and checked for a diverging loss.
+"""
+
+import dataclasses
+import math
+import shutil
+import time
+
+import keras
+
+import artifacts
+from data import to_dataset
+from model import build_model
+
+# Per model: epochs, and the peak learning rate of the cosine schedule.
+# Chosen on the validation split, never on the test set (see README).
+RECIPES = {
+    "dnn": {"epochs": 20, "learning_rate": 2e-3},
+    "cnn": {"epochs": 10, "learning_rate": 2e-3},
+    "cnn_plus": {"epochs": 20, "learning_rate": 3e-3},
+}
+BATCH_SIZE = 128  # per replica; measured fastest on a 2-core CPU (README, benchmarks)
+WARMUP_FRACTION = 0.05  # of all steps, learning rate ramps up from 0 to its peak
+SEED = 42
+
+
+class TrainingError(Exception):
+    """Training cannot go on; the message says why and what to do."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM during training; completed epochs are backed up."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything that decides how one model trains, resolved once from flags and recipe."""
+
+    model: str
+    epochs: int
+    learning_rate: float
+    batch_size: int = BATCH_SIZE  # per replica
+    seed: int = SEED  # the weights and the shuffling
+    conv_filters: tuple = None  # the cnn's conv stack; None: the course's
+    target_accuracy: float = None  # stop once validation accuracy reaches it
+
+    @classmethod
+    def for_model(cls, name, epochs=None, learning_rate=None, **others):
+        """The model's recipe, with any setting given (not None) taking its place."""
+        recipe = RECIPES[name]
+        return cls(name, epochs or recipe["epochs"], learning_rate or recipe["learning_rate"],
+                   **{key: value for key, value in others.items() if value is not None})
+
+
+# --- callbacks -------------------------------------------------------------------
+
+
+class StopAtAccuracy(keras.callbacks.Callback):
+    """The course's callback: stop as soon as validation accuracy reaches the target."""
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs.get("val_accuracy", 0) >= self.target:
+            print(f"\nReached {self.target:.1%} validation accuracy so cancelling training!")
+            self.model.stop_training = True
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Abort fit() at the first non-finite loss, before any epoch end can save it."""
+
+    def __init__(self, name, learning_rate):
+        super().__init__()
+        self.name, self.learning_rate = name, learning_rate
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not math.isfinite(float(logs["loss"])):
+            raise TrainingError(
+                f"training {self.name} diverged: the loss became {float(logs['loss'])} at epoch "
+                f"{self.epoch + 1}, step {batch + 1}, with a peak learning rate of {self.learning_rate:g}. "
+                "No model was saved. Run again with a lower --learning-rate."
+            )
+
+
+class EpochLog(keras.callbacks.Callback):
+    """The per-epoch history, rewritten whole after every epoch so a resume can extend it.
+
+    It runs before BackupAndRestore at each epoch end, so the history may hold one
+    epoch more than the backup. fit() starts at the epoch the backup restored, so the
+    first epoch it begins tells how many rows to keep: each epoch is logged once.
+    """
+
+    def __init__(self, name, path, rows):
+        super().__init__()
+        self.name, self.path, self.rows = name, path, rows
+        self.first_epoch = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch and epoch > 0:
+            print(f"Resuming {self.name} after epoch {epoch} of {self.params['epochs']}.")
+        if self.first_epoch:
+            del self.rows[epoch:]
+            self.first_epoch = False
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: round(float(v), 6) for k, v in logs.items() if k != "learning_rate"},
+               "seconds": round(time.perf_counter() - self.started, 3)}
+        self.rows.append(row)
+        artifacts.write_json(self.path, self.rows)
+
+
+class Backup(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, with a clear message for a damaged backup."""
+
+    def __init__(self, backup_dir):
+        super().__init__(str(backup_dir), double_checkpoint=True)
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except Exception as error:
+            raise TrainingError(
+                f"the backup in {self.backup_dir} is damaged and cannot be resumed ({error}).\n"
+                "Run again without --resume to train this model from the start."
+            ) from None
+
+
+# --- the recipe ------------------------------------------------------------------
+
+
+def learning_rate_schedule(peak, total_steps):
+    """Linear warm-up to the peak, then cosine decay to zero at the last step."""
+    warmup = int(total_steps * WARMUP_FRACTION)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(total_steps - warmup, 1), warmup_target=peak, warmup_steps=warmup)
+
+
+def compile_for_training(model, peak_learning_rate, total_steps):
+    """Adam on the warm-up + cosine schedule, with the loss and metric every run reports."""
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(peak_learning_rate, total_steps)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+def train_model(settings, train, validation, strategy, run_folder, resume=False):
+    """Train one model (or, with resume, finish a stopped one); return it and its per-epoch history.
+
+    train, validation: data.Images; validation may be empty.
+    """
+    name = settings.model
+    batch = settings.batch_size * strategy.num_replicas_in_sync
+    steps_per_epoch = math.ceil(len(train.images) / batch)
+    with strategy.scope():
+        model = build_model(name, settings.conv_filters)
+        compile_for_training(model, settings.learning_rate, steps_per_epoch * settings.epochs)
+
+    backup_dir, history_path = run_folder.backup(name), run_folder.history(name)
+    rows = []
+    if resume and backup_dir.exists():
+        rows = artifacts.read_json(history_path, default=[])  # EpochLog trims it to the backup
+    elif backup_dir.exists():
+        shutil.rmtree(backup_dir)  # a fresh run starts from scratch
+
+    callbacks = [StopOnDivergence(name, settings.learning_rate), EpochLog(name, history_path, rows),
+                 Backup(backup_dir)]
+    if settings.target_accuracy:
+        callbacks.append(StopAtAccuracy(settings.target_accuracy))
+    print(f"\n== {name}: {model.count_params():,} parameters, {settings.epochs} epochs, "
+          f"batch {batch}, peak learning rate {settings.learning_rate:g}")
+    try:
+        model.fit(to_dataset(*train, batch, shuffle_seed=settings.seed),
+                  validation_data=to_dataset(*validation, batch) if len(validation.images) else None,
+                  epochs=settings.epochs, callbacks=callbacks, shuffle=False)  # the dataset shuffles
+    except KeyboardInterrupt:
+        raise Interrupted(f"{name} after {len(rows)} of {settings.epochs} epochs") from None
+    return model, rows
