@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 RUNS_DIR = Path(__file__).resolve().parent / "runs"  # the default --out of every script
@@ -51,6 +52,19 @@ class RunFolder:
     def training_curves(self):
         return self.path / "training_curves.png"
 
+    @property
+    def logs(self):
+        """TensorBoard's --logdir by default: one sub-folder per model."""
+        return self.path / "logs"
+
+    def saved_model(self, name):
+        """The model exported for TensorFlow Serving: a folder."""
+        return self.path / f"{name}_savedmodel"
+
+    def tflite(self, name):
+        """The model exported for TensorFlow Lite (phones)."""
+        return self.path / f"{name}.tflite"
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -65,6 +79,45 @@ def atomic_path(path):
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yield a temporary path to create a folder at; put it in place of `path` only if the block succeeds.
+
+    A folder cannot replace another in one rename, so the old one is first renamed
+    aside: a crash between the two renames leaves no `path` and the old folder
+    whole under a hidden name, never a half-written folder at `path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary, old = path.with_name(f".{path.name}.partial"), path.with_name(f".{path.name}.old")
+    for leftover in (temporary, old):  # from a crash
+        shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        yield temporary
+        if path.exists():
+            os.replace(path, old)
+        try:
+            os.replace(temporary, path)
+        except OSError:
+            if old.exists():
+                os.replace(old, path)  # the previous folder back in place
+            raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def folder_problem(path):
+    """Why `path` cannot be, or be created as, a folder to write into; None if it can. Creates nothing."""
+    path = Path(path).absolute()
+    existing = next(folder for folder in [path, *path.parents] if folder.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
 
 
 def read_json(path, default=None):

@@ -14,6 +14,8 @@ import tensorflow as tf
 # the weights (and, in model.py, the softmax) in float32.
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 CPU_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
+# The flags that decide training speed, from slowest to fastest class.
+SPEED_FLAGS = ["avx2", "avx512f", "avx512_bf16", "amx_bf16"]
 
 
 def _cpuinfo(field):
@@ -31,6 +33,12 @@ def _cpuinfo(field):
 def cpu_flags():
     """The CPU's feature flags; empty where /proc/cpuinfo does not tell."""
     return set((_cpuinfo("flags") or "").split())
+
+
+def cpu_class():
+    """The CPU's fastest vector extension among SPEED_FLAGS (e.g. "avx2"), for naming results."""
+    present = [flag for flag in SPEED_FLAGS if flag in cpu_flags()]
+    return present[-1] if present else platform.machine()
 
 
 def cpu_name():

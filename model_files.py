@@ -9,13 +9,15 @@ from pathlib import Path
 from artifacts import RunFolder
 
 DEFAULT_MODEL = RunFolder().model("cnn")
+# What to do about a bad model file; a script that takes no --model says its own.
+PASS_A_MODEL = "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras."
 
 
 class ModelFileError(Exception):
     """The model file is missing or unusable; the message says what to pass instead."""
 
 
-def existing_model_file(path):
+def existing_model_file(path, fix=PASS_A_MODEL):
     """Return `path` if it is a file; otherwise say how to get one."""
     path = Path(path)
     if path.is_file():
@@ -23,11 +25,10 @@ def existing_model_file(path):
     if path == DEFAULT_MODEL:
         raise ModelFileError(f"no trained model at {path}.\n"
                              "Run `python train.py` first, or pass --model PATH to a saved .keras model.")
-    raise ModelFileError(f"no model file at {path}.\n"
-                         "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras.")
+    raise ModelFileError(f"no model file at {path}.\n{fix}")
 
 
-def load_model(path):
+def load_model(path, fix=PASS_A_MODEL):
     """Load a saved model for inference (no optimizer state)."""
     import keras
 
@@ -35,5 +36,4 @@ def load_model(path):
         return keras.models.load_model(path, compile=False)
     except Exception:  # a wrong suffix, a damaged zip, a foreign HDF5 file: Keras raises many kinds
         raise ModelFileError(
-            f"{path} is not a Keras model file that Keras {keras.__version__} can load.\n"
-            "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras.") from None
+            f"{path} is not a Keras model file that Keras {keras.__version__} can load.\n{fix}") from None

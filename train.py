@@ -3,6 +3,7 @@
     python train.py                           # dnn vs cnn on the full data
     python train.py --models dnn cnn cnn_plus # all three
     python train.py --limit 3000 --epochs 1   # a quick look
+    python train.py --tensorboard             # then: tensorboard --logdir runs/logs
 
 Fast by default: the images stay uint8 from disk into the model (which scales
 them), flow through tf.data with prefetching, and train in mixed bfloat16 where
@@ -12,6 +13,7 @@ Every file is written whole or not at all, a stopped run continues with
 """
 
 import argparse
+import importlib.util
 import math
 import os
 import shlex
@@ -27,6 +29,7 @@ import keras  # noqa: E402
 import artifacts  # noqa: E402
 import hardware  # noqa: E402
 import report  # noqa: E402
+import tensorboard_logging  # noqa: E402
 import training  # noqa: E402
 from data import (DATA_DIR_HELP, TRAIN_IMAGES, VALIDATION_SIZE, DataError, Images,  # noqa: E402
                   load_fashion_mnist, split_validation)
@@ -70,8 +73,17 @@ def parse_args(argv=None):
                         help="split the CPU into N logical devices (to try --strategy mirrored without GPUs)")
     parser.add_argument("--resume", action="store_true",
                         help="continue a stopped run in --out from its last completed epoch")
+    parser.add_argument("--tensorboard", nargs="?", const=True, type=Path, metavar="DIR",
+                        help="log scalars and feature maps for TensorBoard into DIR (without DIR: logs/ in --out)")
+    parser.add_argument("--verbose", choices=["auto", "0", "1", "2"], default="auto",
+                        help="Keras' output: 1 progress bars, 2 one line per epoch, 0 none; "
+                             "auto: 1 on a terminal, 2 when the output goes to a file or pipe")
     args = parser.parse_args(argv)
     check_args(parser, args)
+    if args.tensorboard is True:  # the flag without DIR
+        args.tensorboard = artifacts.RunFolder(args.out).logs
+    # The progress bar redraws itself hundreds of times an epoch: in a file that is megabytes of \r and escapes.
+    args.verbose = (1 if sys.stdout.isatty() else 2) if args.verbose == "auto" else int(args.verbose)
     return args
 
 
@@ -152,7 +164,20 @@ def model_settings(name, args):
         target_accuracy=args.target_accuracy)
 
 
+def check_tensorboard(log_dir):
+    """Refuse --tensorboard before any work if its logs cannot be written, so that nothing is."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise TrainingError("--tensorboard needs the tensorboard package, which TensorFlow 2.21 no longer "
+                            "installs: pip install -r requirements.txt")
+    problem = artifacts.folder_problem(log_dir)
+    if problem:
+        raise TrainingError(f"cannot write TensorBoard logs to {log_dir}: {problem}.\n"
+                            "Pass --tensorboard DIR with a folder you can write to.")
+
+
 def run(args):
+    if args.tensorboard:
+        check_tensorboard(args.tensorboard)
     if args.cpu_devices > 1:
         hardware.split_cpu(args.cpu_devices)
     strategy = hardware.make_strategy("mirrored" if args.cpu_devices > 1 and args.strategy == "auto"
@@ -175,6 +200,7 @@ def run(args):
         state = {"settings": {key: flags[key] for key in RESUME_SETTINGS}, "finished": {}}
         artifacts.write_json(run_folder.state, state)
 
+    logging = training.Logging(args.verbose, args.tensorboard, tensorboard_logging.probe_image(data.test))
     results, histories = {}, {}
     for name in args.models:
         if name in state["finished"]:
@@ -184,7 +210,7 @@ def run(args):
             continue
         settings = model_settings(name, args)
         model, histories[name] = training.train_model(settings, data.train, data.validation, strategy,
-                                                      run_folder, resume=args.resume)
+                                                      run_folder, resume=args.resume, logging=logging)
         metrics = report.evaluate(model, data.test, settings.batch_size)
         results[name] = report.summarize(name, model, histories[name], metrics, run_folder)
         artifacts.save_model(model, run_folder.model(name))

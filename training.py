@@ -10,10 +10,12 @@ import dataclasses
 import math
 import shutil
 import time
+from pathlib import Path
 
 import keras
 
 import artifacts
+import tensorboard_logging
 from data import to_dataset
 from model import build_model
 
@@ -55,6 +57,15 @@ class Settings:
         recipe = RECIPES[name]
         return cls(name, epochs or recipe["epochs"], learning_rate or recipe["learning_rate"],
                    **{key: value for key, value in others.items() if value is not None})
+
+
+@dataclasses.dataclass(frozen=True)
+class Logging:
+    """What a run shows and records while it trains; none of it changes the training."""
+
+    verbose: int = 1  # Keras' fit(): 0 silent, 1 progress bar, 2 one line per epoch (for logs in files)
+    tensorboard: Path = None  # TensorBoard logs go to a sub-folder per model; None: no TensorBoard
+    probe: tuple = None  # (image, caption): the test image whose feature maps TensorBoard shows
 
 
 # --- callbacks -------------------------------------------------------------------
@@ -153,10 +164,10 @@ def compile_for_training(model, peak_learning_rate, total_steps):
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
-def train_model(settings, train, validation, strategy, run_folder, resume=False):
+def train_model(settings, train, validation, strategy, run_folder, resume=False, logging=Logging()):
     """Train one model (or, with resume, finish a stopped one); return it and its per-epoch history.
 
-    train, validation: data.Images; validation may be empty.
+    train, validation: data.Images; validation may be empty. logging: a Logging.
     """
     name = settings.model
     batch = settings.batch_size * strategy.num_replicas_in_sync
@@ -176,12 +187,16 @@ def train_model(settings, train, validation, strategy, run_folder, resume=False)
                  Backup(backup_dir)]
     if settings.target_accuracy:
         callbacks.append(StopAtAccuracy(settings.target_accuracy))
+    if logging.tensorboard:  # after Backup: an epoch is logged once it is backed up, so a resume logs it once
+        callbacks += tensorboard_logging.callbacks(logging.tensorboard / name, logging.probe,
+                                                   fresh=not (resume and backup_dir.exists()))
     print(f"\n== {name}: {model.count_params():,} parameters, {settings.epochs} epochs, "
           f"batch {batch}, peak learning rate {settings.learning_rate:g}")
     try:
         model.fit(to_dataset(*train, batch, shuffle_seed=settings.seed),
                   validation_data=to_dataset(*validation, batch) if len(validation.images) else None,
-                  epochs=settings.epochs, callbacks=callbacks, shuffle=False)  # the dataset shuffles
+                  epochs=settings.epochs, callbacks=callbacks, shuffle=False,  # the dataset shuffles
+                  verbose=logging.verbose)
     except KeyboardInterrupt:
         raise Interrupted(f"{name} after {len(rows)} of {settings.epochs} epochs") from None
     return model, rows

@@ -1,18 +1,23 @@
-"""Benchmark: the course's training recipe against this project's, in one run.
+"""Benchmark: the course's training recipe against this project's, side by side in one run.
 
-    python benchmarks/speed.py            # full data, a few minutes per model
+    python benchmarks/speed.py            # full data, about 15 minutes on 2 CPU cores
     python benchmarks/speed.py --smoke    # a few seconds: keeps the script working in CI
 
 The course's recipe is `model.fit(x_train / 255.0, y_train, epochs=5)`: float64
 arrays, batch size 32, Adam at 1e-3, float32, Sequential models without a
-Rescaling layer. This project's path is train.py's: uint8 data through tf.data,
-the precision `auto` picks, batch 128 and a cosine schedule.
+Rescaling layer. This project's path is train.py's (training.py): uint8 data
+through tf.data, the precision `auto` picks, its batch size and schedule.
 
-Measured for both, on the same data and machine:
-- training throughput (images/s, and GFLOP/s from the models' arithmetic),
-- time-to-accuracy: training time until the CNN's test accuracy first reaches the
-  target, checked after every epoch with the evaluation time left out.
-Writes a table to stdout and every figure to speed.json, with the CPU and versions.
+Shared machines are noisy, so the two recipes are always measured interleaved,
+a window of one then a window of the other, and every figure is kept:
+- throughput: the same fixed slice of the training data (--window images) trained
+  --windows times per recipe after a warm-up window; images/s from the fastest
+  and the median window;
+- time to accuracy: both CNNs train epoch by epoch, alternating, for up to
+  --max-epochs; after each epoch the test accuracy is measured (its time not
+  counted), and the training time until it first reaches each --targets is kept.
+Writes a table to stdout and everything to speed-CPUCLASS.json, with the CPU, its
+flags that matter, the precision each side used and the library versions.
 """
 
 import argparse
@@ -35,8 +40,12 @@ from keras import layers  # noqa: E402
 
 import hardware  # noqa: E402
 import training  # noqa: E402
-from data import DATA_DIR_HELP, VALIDATION_SIZE, DataError, load_fashion_mnist, split_validation, to_dataset  # noqa: E402
+from data import (DATA_DIR_HELP, INPUT_SHAPE, VALIDATION_SIZE, DataError, load_fashion_mnist,  # noqa: E402
+                  split_validation, to_dataset)
 from model import build_model  # noqa: E402
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+COURSE_BATCH_SIZE = 32  # model.fit's default
 
 
 def course_model(name):
@@ -46,7 +55,7 @@ def course_model(name):
         convolutions = [layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
                         layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2)]
     return keras.Sequential([
-        keras.Input(shape=(28, 28, 1)), *convolutions,
+        keras.Input(shape=INPUT_SHAPE), *convolutions,
         layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax"),
     ], name=f"course_{name}")
 
@@ -67,143 +76,191 @@ def training_flops(model):
     return 3 * sum(forward) - forward[0]
 
 
-class EpochClock(keras.callbacks.Callback):
-    """Training time per epoch, and the test accuracy after each (its time not counted)."""
+class Course:
+    """The course's recipe: float64 arrays divided by 255, batch 32, Adam 1e-3, float32."""
 
-    def __init__(self, test_images, test_labels, target=None):
-        super().__init__()
-        self.test, self.target = (test_images, test_labels), target
-        self.epoch_seconds, self.test_accuracy = [], []
-        self.reached_after = None
+    label = "course"
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
+    def __init__(self, name, train, test, total_epochs):
+        keras.mixed_precision.set_global_policy("float32")
+        self.model = course_model(name)
+        self.model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                           metrics=["accuracy"])
+        self.x, self.y = train.images[..., None] / 255.0, train.labels
+        self.test = (test.images[..., None] / 255.0, test.labels)
+        self.precision, self.batch_size = "float32", COURSE_BATCH_SIZE
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_seconds.append(time.perf_counter() - self.started)
-        if self.target is None:
-            return
-        _, accuracy = self.model.evaluate(*self.test, batch_size=1000, verbose=0)
-        self.test_accuracy.append(accuracy)
-        print(f"    epoch {epoch + 1}: {self.epoch_seconds[-1]:.1f} s, test accuracy {accuracy:.4f}", flush=True)
-        if accuracy >= self.target and self.reached_after is None:
-            self.reached_after = sum(self.epoch_seconds)
-            self.model.stop_training = True
+    def train(self, epoch, images=None):
+        """One epoch (or the first `images` of the data); returns the seconds it took."""
+        x, y = (self.x, self.y) if images is None else (self.x[:images], self.y[:images])
+        started = time.perf_counter()
+        self.model.fit(x, y, batch_size=self.batch_size, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
+        return time.perf_counter() - started
 
 
-def course_recipe(name, train_set, test_set, epochs, target):
-    keras.mixed_precision.set_global_policy("float32")
-    model = course_model(name)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    (x, y), (x_test, y_test) = train_set, test_set
-    clock = EpochClock(x_test[..., None] / 255.0, y_test, target)
-    model.fit(x[..., None] / 255.0, y, epochs=epochs, batch_size=32, callbacks=[clock], verbose=0)
-    return model, clock
+class Project:
+    """train.py's recipe for the model, from training.py: the same code, not a copy."""
+
+    label = "project"
+
+    def __init__(self, name, train, test, total_epochs):
+        self.precision, _ = hardware.choose_precision("auto")
+        keras.mixed_precision.set_global_policy(self.precision)
+        self.model = build_model(name)
+        self.batch_size = training.BATCH_SIZE
+        steps = math.ceil(len(train.images) / self.batch_size) * total_epochs
+        training.compile_for_training(self.model, training.RECIPES[name]["learning_rate"], steps)
+        self.data = to_dataset(*train, self.batch_size, shuffle_seed=0)
+        self.slices = {}
+        self.train_images = train
+        self.test = (test.images[..., None], test.labels)
+
+    def train(self, epoch, images=None):
+        if images is None:
+            data = self.data
+        else:  # a fixed window, batched once: the timing covers training, not slicing
+            if images not in self.slices:
+                self.slices[images] = to_dataset(*(part[:images] for part in self.train_images), self.batch_size)
+            data = self.slices[images]
+        started = time.perf_counter()
+        self.model.fit(data, initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False)
+        return time.perf_counter() - started
 
 
-def project_path(name, train_set, test_set, epochs, target):
-    policy, _ = hardware.choose_precision("auto")
-    keras.mixed_precision.set_global_policy(policy)
-    model = build_model(name)
-    recipe_epochs = training.RECIPES[name]["epochs"]
-    training.compile_for_training(model, training.RECIPES[name]["learning_rate"],
-                                  math.ceil(len(train_set[0]) / training.BATCH_SIZE) * recipe_epochs)
-    clock = EpochClock(test_set[0][..., None], test_set[1], target)
-    model.fit(to_dataset(*train_set, training.BATCH_SIZE, shuffle_seed=0), epochs=min(epochs, recipe_epochs),
-              callbacks=[clock], verbose=0, shuffle=False)  # the dataset shuffles
-    return model, clock
+def test_accuracy(recipe):
+    _, accuracy = recipe.model.evaluate(*recipe.test, batch_size=1000, verbose=0)
+    return accuracy
 
 
-def measure(recipe, name, train_set, test_set, epochs, target=None):
-    """Train once; throughput from the epochs after the first (which includes tracing)."""
-    keras.utils.set_random_seed(0)
-    model, clock = recipe(name, train_set, test_set, epochs, target)
-    steady = clock.epoch_seconds[1:] or clock.epoch_seconds
-    images_per_second = len(train_set[0]) / statistics.median(steady)
-    flops = training_flops(model)
-    result = {
-        "epoch_seconds": [round(s, 2) for s in clock.epoch_seconds],
-        "images_per_second": round(images_per_second),
+def throughput(name, train, test, windows, window):
+    """Both recipes on the same fixed window of images, alternating; one warm-up window each."""
+    recipes = []
+    for kind in (Course, Project):
+        keras.utils.set_random_seed(0)
+        recipes.append(kind(name, train, test, total_epochs=windows + 1))
+    seconds = {recipe.label: [] for recipe in recipes}
+    for step in range(windows + 1):
+        for recipe in recipes:
+            took = recipe.train(step, images=window)
+            if step:  # the first window traces the step functions
+                seconds[recipe.label].append(took)
+        if step:
+            print(f"    window {step}: " + ", ".join(f"{r.label} {window / seconds[r.label][-1]:,.0f} images/s"
+                                                     for r in recipes), flush=True)
+    flops = training_flops(recipes[0].model)
+    return {recipe.label: {
+        "precision": recipe.precision, "batch_size": recipe.batch_size,
+        "window_seconds": [round(s, 3) for s in seconds[recipe.label]],
+        "images_per_second_best": round(window / min(seconds[recipe.label])),
+        "images_per_second_median": round(window / statistics.median(seconds[recipe.label])),
         "mflop_per_image": round(flops / 1e6, 2),
-        "gflop_per_second": round(images_per_second * flops / 1e9, 1),
-    }
-    if target is not None:
-        result.update(test_accuracy_per_epoch=[round(a, 4) for a in clock.test_accuracy],
-                      seconds_to_target=None if clock.reached_after is None else round(clock.reached_after, 1))
-    return result
+        "gflop_per_second_best": round(window / min(seconds[recipe.label]) * flops / 1e9, 1),
+    } for recipe in recipes}
+
+
+def race(train, test, max_epochs, targets):
+    """Both CNNs epoch by epoch, alternating: training seconds until each test-accuracy target."""
+    keras.utils.set_random_seed(0)
+    course = Course("cnn", train, test, max_epochs)
+    keras.utils.set_random_seed(0)
+    project_epochs = min(max_epochs, training.RECIPES["cnn"]["epochs"])
+    project = Project("cnn", train, test, project_epochs)
+    results = {}
+    for recipe, epochs in ((course, max_epochs), (project, project_epochs)):
+        results[recipe.label] = {"precision": recipe.precision, "batch_size": recipe.batch_size,
+                                 "epoch_seconds": [], "test_accuracy": []}
+    for epoch in range(max_epochs):
+        for recipe, epochs in ((course, max_epochs), (project, project_epochs)):
+            if epoch >= epochs:
+                continue
+            result = results[recipe.label]
+            result["epoch_seconds"].append(round(recipe.train(epoch), 2))
+            result["test_accuracy"].append(round(test_accuracy(recipe), 4))
+            print(f"    {recipe.label} epoch {epoch + 1}: {result['epoch_seconds'][-1]:.1f} s, "
+                  f"test accuracy {result['test_accuracy'][-1]:.4f}", flush=True)
+    for result in results.values():
+        elapsed = np.cumsum(result["epoch_seconds"])
+        result["seconds_to"] = {f"{target:.3f}": next((round(float(s), 1) for s, a in zip(elapsed, result["test_accuracy"])
+                                                        if a >= target), None) for target in targets}
+        result["epochs_to"] = {f"{target:.3f}": next((i + 1 for i, a in enumerate(result["test_accuracy"])
+                                                       if a >= target), None) for target in targets}
+    return results
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
-                        help="folder for speed.json")
-    parser.add_argument("--throughput-epochs", type=int, default=3,
-                        help="epochs timed for throughput (the first one is a warm-up)")
-    parser.add_argument("--max-epochs", type=int, default=10, help="cap on epochs in the race to the target")
-    parser.add_argument("--target", type=float, default=0.91, help="test accuracy the CNN races to")
-    parser.add_argument("--smoke", action="store_true", help="2,000 images, 2 epochs: checks the script, not speed")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for speed-CPUCLASS.json")
+    parser.add_argument("--windows", type=int, default=6, help="timed throughput windows per recipe and model")
+    parser.add_argument("--window", type=int, default=11000, help="training images per throughput window")
+    parser.add_argument("--max-epochs", type=int, default=10, help="epochs of the race to the targets")
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.90, 0.91],
+                        help="test accuracies the CNNs race to")
+    parser.add_argument("--smoke", action="store_true", help="2,000 images, 2 windows and epochs: checks the script")
     args = parser.parse_args(argv)
     try:
-        (x, y), test_set = load_fashion_mnist(args.data_dir)
+        train, test = load_fashion_mnist(args.data_dir)
     except DataError as error:
         sys.exit(f"error: {error}")
-    train_set, _ = split_validation(x, y, VALIDATION_SIZE, training.SEED)
+    train, _ = split_validation(*train, VALIDATION_SIZE, training.SEED)  # the images train.py trains on
     if args.smoke:
-        train_set, test_set = (train_set[0][:2000], train_set[1][:2000]), (test_set[0][:1000], test_set[1][:1000])
-        args.throughput_epochs, args.max_epochs = 2, 2
+        train, test = (type(train)(*(part[:2000] for part in train)), type(test)(*(part[:1000] for part in test)))
+        args.windows, args.window, args.max_epochs = 2, 1000, 2
 
+    cpu_class = hardware.cpu_class()
     policy, why = hardware.choose_precision("auto")
-    print(f"CPU: {hardware.cpu_name()}, {os.cpu_count()} cores; this project's precision: {policy} ({why})")
+    print(f"CPU: {hardware.cpu_name()}, {os.cpu_count()} cores, class {cpu_class}; "
+          f"this project's precision: {policy} ({why})")
     results = {}
-    for recipe_name, recipe in (("course", course_recipe), ("project", project_path)):
-        for name in ("dnn", "cnn"):
-            print(f"{recipe_name} {name}: throughput", flush=True)
-            results[f"{recipe_name}_{name}"] = measure(recipe, name, train_set, test_set, args.throughput_epochs)
-        print(f"{recipe_name} cnn: time to {args.target:.1%} test accuracy", flush=True)
-        results[f"{recipe_name}_cnn_race"] = measure(recipe, "cnn", train_set, test_set, args.max_epochs, args.target)
+    for name in ("dnn", "cnn"):
+        print(f"{name} throughput, {args.windows} windows of {args.window:,} images per recipe", flush=True)
+        results[f"{name}_throughput"] = throughput(name, train, test, args.windows, args.window)
+    print(f"cnn race to {', '.join(f'{t:.1%}' for t in args.targets)} test accuracy", flush=True)
+    results["cnn_race"] = race(train, test, args.max_epochs, args.targets)
 
     report = {
-        "machine": {"cpu": hardware.cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
+        "machine": {"cpu": hardware.cpu_name(), "cpu_class": cpu_class, "cores": os.cpu_count(),
+                    "cpu_flags": sorted(hardware.cpu_flags() & set(hardware.SPEED_FLAGS)),
+                    "platform": platform.platform(),
                     "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
         "versions": hardware.library_versions(),
-        "settings": {**vars(args), "out": str(args.out), "train_images": len(train_set[0]),
-                     "project_precision": policy, "project_batch_size": training.BATCH_SIZE},
+        "settings": {**vars(args), "out": str(args.out), "train_images": len(train.images)},
         "results": results,
     }
-    print("\n" + table(results, args.target))
+    print("\n" + table(results))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "speed.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nWrote {args.out / 'speed.json'}")
+    path = args.out / f"speed-{cpu_class}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nWrote {path}")
 
 
-def table(results, target):
-    def ratio(key, metric, inverse=False):
-        course, project = results[f"course_{key}"][metric], results[f"project_{key}"][metric]
+def table(results):
+    def ratio(course, project, inverse=False):
         if course is None or project is None:
             return "n/a"
         return f"{(course / project if inverse else project / course):.2f}x"
 
-    def seconds(value):
-        return "not reached" if value is None else f"{value:.0f} s"
-
-    rows = [f"{'measure':<34}{'course':>14}{'project':>14}{'ratio':>9}"]
+    rows = [f"{'measure':<36}{'course':>14}{'project':>14}{'ratio':>9}"]
     for name in ("dnn", "cnn"):
-        course, project = results[f"course_{name}"], results[f"project_{name}"]
-        rows.append(f"{name.upper() + ' throughput (images/s)':<34}{course['images_per_second']:>14,}"
-                    f"{project['images_per_second']:>14,}{ratio(name, 'images_per_second'):>9}")
-        rows.append(f"{name.upper() + ' GFLOP/s':<34}{course['gflop_per_second']:>14}"
-                    f"{project['gflop_per_second']:>14}{ratio(name, 'gflop_per_second'):>9}")
-    course, project = results["course_cnn_race"], results["project_cnn_race"]
-    speedup = ratio("cnn_race", "seconds_to_target", True)
-    if course["seconds_to_target"] is None and project["seconds_to_target"] is not None:
-        # The course never got there: its whole capped run is a lower bound on its time.
-        speedup = f">{sum(course['epoch_seconds']) / project['seconds_to_target']:.2f}x"
-    rows.append(f"{f'CNN time to {target:.1%} test acc.':<34}{seconds(course['seconds_to_target']):>14}"
-                f"{seconds(project['seconds_to_target']):>14}{speedup:>9}")
-    rows.append(f"{'CNN best test acc. in the race':<34}{max(course['test_accuracy_per_epoch']):>14.2%}"
-                f"{max(project['test_accuracy_per_epoch']):>14.2%}")
+        course, project = results[f"{name}_throughput"]["course"], results[f"{name}_throughput"]["project"]
+        for key, label in (("images_per_second_best", "images/s, best"), ("images_per_second_median", "images/s, median")):
+            rows.append(f"{f'{name.upper()} {label}':<36}{course[key]:>14,}{project[key]:>14,}"
+                        f"{ratio(course[key], project[key]):>9}")
+    course, project = results["cnn_race"]["course"], results["cnn_race"]["project"]
+    for target in course["seconds_to"]:
+        c, p = course["seconds_to"][target], project["seconds_to"][target]
+        if c is None and p is not None:  # the course never got there: its whole run bounds its time
+            speedup = f">{sum(course['epoch_seconds']) / p:.2f}x"
+        else:
+            speedup = ratio(c, p, inverse=True)
+
+        def when(seconds, epochs):
+            return "not reached" if seconds is None else f"{seconds:.0f} s ({epochs} ep)"
+
+        rows.append(f"{f'CNN time to {float(target):.1%} test acc.':<36}"
+                    f"{when(c, course['epochs_to'][target]):>14}{when(p, project['epochs_to'][target]):>14}{speedup:>9}")
+    rows.append(f"{'CNN best test acc. in the race':<36}{max(course['test_accuracy']):>14.2%}"
+                f"{max(project['test_accuracy']):>14.2%}")
     return "\n".join(rows)
 
 

@@ -1,0 +1,124 @@
+"""Export trained models for serving: a TensorFlow SavedModel (TF Serving) and a TensorFlow Lite file (phones).
+
+    python export.py                  # every .keras model in runs/
+    python export.py runs/cnn.keras   # only these
+
+Each export lies next to its .keras file, e.g. runs/cnn_savedmodel/ and runs/cnn.tflite.
+Both take what the .keras model takes, uint8 images of shape (N, 28, 28, 1) named
+"image", and answer the 10 class probabilities; both compute in float32.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
+
+import artifacts  # noqa: E402
+from data import INPUT_SHAPE  # noqa: E402
+from model_files import ModelFileError, existing_model_file, load_model  # noqa: E402
+
+PASS_A_MODEL = "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/cnn.keras."
+CANNOT_WRITE = ("export.py writes next to the .keras file: copy the model into a folder you can write to, "
+                "and export it there.")
+
+
+class ExportError(Exception):
+    """A model cannot be exported; the message says why and what to do."""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="*", type=Path, metavar="MODEL.keras",
+                        help="models saved by train.py (default: every .keras file in runs/)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        for model_file in [existing_model_file(path, PASS_A_MODEL) for path in args.models] or saved_models():
+            export(model_file)
+    except (ModelFileError, ExportError) as error:
+        sys.exit(f"error: {error}")
+
+
+def saved_models(folder=artifacts.RUNS_DIR):
+    """Every model train.py saved in `folder` (not the hidden temporaries of a write in progress)."""
+    models = sorted(path for path in folder.glob("*.keras") if not path.name.startswith("."))
+    if not models:
+        raise ExportError(f"no .keras models in {folder}.\n"
+                          "Run `python train.py` first, or pass the paths of .keras models, "
+                          "e.g. python export.py runs/cnn.keras.")
+    return models
+
+
+def export(model_file):
+    """Write NAME_savedmodel/ and NAME.tflite beside NAME.keras: both whole, or neither."""
+    import tensorflow as tf
+
+    run_folder, name = artifacts.RunFolder(model_file.parent), model_file.stem
+    saved_model, tflite = run_folder.saved_model(name), run_folder.tflite(name)
+    problem = artifacts.folder_problem(run_folder.path)
+    if problem:
+        raise ExportError(f"cannot write the exports of {model_file}: {problem}.\n{CANNOT_WRITE}")
+    model = serving_copy(load_model(model_file, PASS_A_MODEL), model_file)
+    making = f"{saved_model.name}/"
+    try:
+        # Both are made under temporary names; neither is renamed into place unless both succeed.
+        with artifacts.atomic_directory(saved_model) as saved_temporary, artifacts.atomic_path(tflite) as tflite_temporary:
+            export_saved_model(model, saved_temporary)
+            making = tflite.name
+            # From the SavedModel: TFLiteConverter.from_keras_model fails on Keras 3 models.
+            tflite_temporary.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved_temporary)).convert())
+    except (OSError, tf.errors.OpError) as error:
+        reason = getattr(error, "strerror", None) or getattr(error, "message", None) or error
+        raise ExportError(f"cannot write {saved_model} and {tflite}: {reason}.\n{CANNOT_WRITE}") from None
+    except Exception as error:  # tracing and conversion errors come in many kinds, and can run to pages
+        gist = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise ExportError(f"cannot make {making} from {model_file}: {gist}\n"
+                          "Nothing was written for this model.") from None
+    print(f"Wrote {saved_model}/ (TF Serving) and {tflite} (TensorFlow Lite, {tflite.stat().st_size / 1e6:.1f} MB)")
+
+
+def serving_copy(model, model_file):
+    """The model as served: its input checked, and computing in float32.
+
+    Mixed-precision training keeps its weights in float32, so nothing is lost: TFLite
+    has no bfloat16 kernels, and a server without native bfloat16 would emulate it slowly.
+    """
+    import keras
+
+    shapes = [tuple(model_input.shape[1:]) for model_input in model.inputs]
+    if shapes != [INPUT_SHAPE]:
+        raise ExportError(f"{model_file} takes inputs of shape {', '.join(map(str, shapes))}; export.py exports "
+                          f"the models of this project, which take one {INPUT_SHAPE} image.\n{PASS_A_MODEL}")
+
+    def float32_layer(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def export_saved_model(model, path):
+    """What model.export(path, format="tf_saved_model") does, but with training=False.
+
+    model.export calls the model without a training argument, and Keras' random
+    augmentation layers (cnn_plus's flips and shifts) then default to training mode:
+    the served model would flip and shift every image it is asked about.
+    """
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda image: model(image, training=False),
+                         input_signature=[tf.TensorSpec((None, *INPUT_SHAPE), tf.uint8, name="image")])
+    archive.write_out(str(path), verbose=False)
+
+
+if __name__ == "__main__":
+    main()
