@@ -53,6 +53,11 @@ class RunFolder:
         return self.path / "training_curves.png"
 
     @property
+    def predictions_figure(self):
+        """predict.py's figure: each image, what the model received, its probabilities."""
+        return self.path / "predictions.png"
+
+    @property
     def logs(self):
         """TensorBoard's --logdir by default: one sub-folder per model."""
         return self.path / "logs"

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import artifacts  # noqa: E402
 from data import INPUT_SHAPE  # noqa: E402
-from model_files import ModelFileError, existing_model_file, load_model  # noqa: E402
+from model_files import ModelFileError, check_input_shape, existing_model_file, load_model  # noqa: E402
 
 PASS_A_MODEL = "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/cnn.keras."
 CANNOT_WRITE = ("export.py writes next to the .keras file: copy the model into a folder you can write to, "
@@ -90,10 +90,7 @@ def serving_copy(model, model_file):
     """
     import keras
 
-    shapes = [tuple(model_input.shape[1:]) for model_input in model.inputs]
-    if shapes != [INPUT_SHAPE]:
-        raise ExportError(f"{model_file} takes inputs of shape {', '.join(map(str, shapes))}; export.py exports "
-                          f"the models of this project, which take one {INPUT_SHAPE} image.\n{PASS_A_MODEL}")
+    check_input_shape(model, model_file, PASS_A_MODEL)
 
     def float32_layer(layer):
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})

@@ -190,3 +190,32 @@ def mosaic(maps, gap=1):
 def size(image):
     """'26x26' for an array whose first two axes are height and width."""
     return f"{image.shape[0]}x{image.shape[1]}"
+
+
+def predictions(originals, inputs, probabilities, captions, class_names):
+    """One row per image: the original, the 28x28 image the model received, its 10 probabilities.
+
+    originals: Pillow images or 2-D arrays; inputs: uint8 (N, 28, 28).
+    """
+    figure, axes = plt.subplots(len(inputs), 3, figsize=(11, 2.6 * len(inputs)), squeeze=False,
+                                gridspec_kw={"width_ratios": [1, 1, 2.2]})
+    for row, (original, model_input, probs, caption) in enumerate(zip(originals, inputs, probabilities, captions)):
+        shown, received, bars = axes[row]
+        original = np.asarray(original)
+        shown.imshow(original, cmap="gray" if original.ndim == 2 else None)
+        shown.set_title(caption, fontsize=9)
+        received.imshow(model_input, cmap="gray", vmin=0, vmax=255)
+        received.set_title("what the model received\n(28x28)", fontsize=9)
+        for axis in (shown, received):
+            axis.set_xticks([])
+            axis.set_yticks([])
+        best = int(np.argmax(probs))
+        colours = ["tab:blue"] * len(class_names)
+        colours[best] = "tab:orange"
+        bars.barh(range(len(class_names)), probs, color=colours)
+        bars.set(yticks=range(len(class_names)), xlim=(0, 1), xlabel="probability")
+        bars.set_yticklabels(class_names, fontsize=8)
+        bars.invert_yaxis()
+        bars.set_title(f"predicted: {class_names[best]} ({probs[best]:.0%})", fontsize=9)
+    figure.tight_layout()
+    return figure

@@ -7,6 +7,7 @@ imported inside the functions, so importing this module costs nothing.
 from pathlib import Path
 
 from artifacts import RunFolder
+from data import INPUT_SHAPE
 
 DEFAULT_MODEL = RunFolder().model("cnn")
 # What to do about a bad model file; a script that takes no --model says its own.
@@ -37,3 +38,11 @@ def load_model(path, fix=PASS_A_MODEL):
     except Exception:  # a wrong suffix, a damaged zip, a foreign HDF5 file: Keras raises many kinds
         raise ModelFileError(
             f"{path} is not a Keras model file that Keras {keras.__version__} can load.\n{fix}") from None
+
+
+def check_input_shape(model, path, fix=PASS_A_MODEL):
+    """Refuse a model that does not take one 28x28x1 image, the input of every model of this project."""
+    shapes = [tuple(model_input.shape[1:]) for model_input in model.inputs]
+    if shapes != [INPUT_SHAPE]:
+        raise ModelFileError(f"{path} takes inputs of shape {', '.join(map(str, shapes))}, not one "
+                             f"{INPUT_SHAPE} image like the models of this project.\n{fix}")

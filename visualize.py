@@ -2,6 +2,7 @@
 
     python visualize.py                              # feature maps of the CNN saved by train.py
     python visualize.py --images 0 23 28 --filter 1  # the same, choosing images and filter
+    python visualize.py --image-file sneaker.jpg     # ... of your own photo, made to look like Fashion-MNIST
     python visualize.py filters                      # the first conv layer's learned 3x3 filters
     python visualize.py convolution                  # 3x3 filters and 2x2 max pooling, numpy only
     python visualize.py convolution --explain 10 12  # ... and one output pixel worked out by hand
@@ -21,6 +22,7 @@ import convolution
 import figures
 from data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_fashion_mnist
 from model_files import DEFAULT_MODEL, ModelFileError, existing_model_file, load_model
+import preprocess
 
 # Keras is imported inside the functions that need it: `convolution` runs without
 # TensorFlow, in a second instead of five.
@@ -49,8 +51,11 @@ def parse_args(argv=None):
     commands = parser.add_subparsers(dest="command", metavar="{maps,filters,convolution}")
     maps = commands.add_parser("maps", parents=[common, with_model, with_data],
                                help="feature maps of test images (the default command)")
-    maps.add_argument("--images", type=int, nargs="+", default=DEFAULT_IMAGES, metavar="INDEX",
-                      help="test images, one row each (default: 0 23 28, three ankle boots)")
+    which = maps.add_mutually_exclusive_group()
+    which.add_argument("--images", type=int, nargs="+", default=DEFAULT_IMAGES, metavar="INDEX",
+                       help="test images, one row each (default: 0 23 28, three ankle boots)")
+    which.add_argument("--image-file", type=Path, nargs="+", metavar="PHOTO",
+                       help="your own photos instead, made to look like Fashion-MNIST as predict.py does")
     maps.add_argument("--filter", type=int, default=DEFAULT_FILTER, metavar="INDEX",
                       help="which filter of each layer the grid shows (default: 1)")
     commands.add_parser("filters", parents=[common, with_model], help="the first conv layer's learned filters")
@@ -76,7 +81,7 @@ def main(argv=None):
         if args.out.exists() and not args.out.is_dir():
             raise VisualizeError(f"--out {args.out} is a file; pass a folder for the figures.")
         command[args.command](args)
-    except (DataError, ModelFileError, VisualizeError) as error:
+    except (DataError, ModelFileError, preprocess.PhotoError, VisualizeError) as error:
         sys.exit(f"error: {error}")
 
 
@@ -85,19 +90,30 @@ def main(argv=None):
 
 def show_feature_maps(args):
     model_file = existing_model_file(args.model)  # before loading anything: the likeliest mistake
-    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
-    check_index("--images", args.images, len(x_test), "test-image indices")
+    images, captions = photos(args.image_file) if args.image_file else test_images(args.images, args.data_dir)
     model = load_model(model_file)
     layers = feature_layers(model, model_file)
     check_filter(args.filter, layers)
 
-    images = x_test[args.images]
     layer_maps, probabilities = extract_features(model, layers, images)
-    captions = [f"test image {index}\ntrue: {CLASS_NAMES[y_test[index]]}\npredicted: {CLASS_NAMES[predicted]}"
-                for index, predicted in zip(args.images, probabilities.argmax(axis=1))]
+    captions = [f"{caption}\npredicted: {CLASS_NAMES[predicted]}"
+                for caption, predicted in zip(captions, probabilities.argmax(axis=1))]
     save(figures.feature_maps(images, captions, layer_maps, args.filter), args.out / "feature_maps.png")
     first_image = [{layer.name: layer_maps[layer.name][0] for layer in block} for block in conv_blocks(layers)]
     save(figures.all_feature_maps(images[0], captions[0], first_image), args.out / "feature_maps_all_filters.png")
+
+
+def test_images(indices, data_dir):
+    """The chosen test images (uint8, N x 28 x 28) and their captions."""
+    _, (x_test, y_test) = load_fashion_mnist(data_dir)
+    check_index("--images", indices, len(x_test), "test-image indices")
+    return x_test[indices], [f"test image {index}\ntrue: {CLASS_NAMES[y_test[index]]}" for index in indices]
+
+
+def photos(paths):
+    """The user's photos as the model sees them (preprocess.py), and their file names as captions."""
+    images = np.stack([preprocess.to_fashion_mnist(preprocess.open_photo(path)) for path in paths])
+    return images, [path.name for path in paths]
 
 
 def feature_extractor(model, layers):

@@ -143,8 +143,8 @@ def test_a_model_for_other_images_is_refused(tmp_path):
     inputs = keras.Input((32, 32, 3))
     keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs))).save(tmp_path / "cifar.keras")
     assert error_of(tmp_path / "cifar.keras") == (
-        f"error: {tmp_path / 'cifar.keras'} takes inputs of shape (32, 32, 3); export.py exports the models of "
-        "this project, which take one (28, 28, 1) image.\n"
+        f"error: {tmp_path / 'cifar.keras'} takes inputs of shape (32, 32, 3), not one (28, 28, 1) image "
+        "like the models of this project.\n"
         "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/cnn.keras.")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cifar.keras"]
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import visualize
-from conftest import REPO, run_script
+from conftest import REPO, as_photo, run_script
 from model import build_model
 
 # Pixels (height, width) = figsize in inches x 100 dpi, for the course CNN and three images.
@@ -69,6 +69,20 @@ def test_explain_prints_the_worked_example(figures_run):
     assert "4x4 block" in text and "2x2 pooled" in text
 
 
+def test_feature_maps_of_your_own_photo(model_dir, fashion_mnist, tmp_path):
+    """A photo made from test image 0 reaches the model looking like test image 0 again."""
+    _, (x_test, _) = fashion_mnist
+    as_photo(x_test[0], tmp_path / "boot.jpg", np.random.default_rng(0))
+    images, captions = visualize.photos([tmp_path / "boot.jpg"])
+    assert images.shape == (1, 28, 28) and captions == ["boot.jpg"]
+    assert np.corrcoef(images[0].ravel(), x_test[0].ravel())[0, 1] > 0.8  # measured: 0.86
+    result = run_script("visualize.py", "--image-file", tmp_path / "boot.jpg", "--model", model_dir / "cnn.keras",
+                        "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-2000:]
+    pixels = matplotlib.image.imread(tmp_path / "out" / "feature_maps.png")
+    assert pixels[..., :3].var() > BLANK_VARIANCE
+
+
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
 def test_feature_extractor_returns_the_documented_shapes(policy):
     """28 -> conv 26 -> pool 13 -> conv 11 -> pool 5, 64 filters each, in one batched call.
@@ -117,6 +131,9 @@ BAD_INPUT = {
         ["filters", "--model", "{dnn}"],
         "error: {dnn} (model 'dnn') has no Conv2D layers, so it has no filters or feature maps to show.\n"
         "Pass --model PATH to a CNN, e.g. runs/cnn.keras."),
+    "photo not found": (
+        ["--model", "{cnn}", "--image-file", "{tmp}/nowhere.jpg"],
+        "error: no such file: {tmp}/nowhere.jpg. Check the path."),
     "not a Keras file": (
         ["--model", "{tmp}/notes.keras"],
         "error: {tmp}/notes.keras is not a Keras model file that Keras {keras} can load.\n"

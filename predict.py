@@ -1,0 +1,179 @@
+"""Classify your own photos of clothes with a model that train.py saved.
+
+    python predict.py sneaker.jpg shirt.png          # photos, or folders of them
+    python predict.py --test-index 0 1 2             # Fashion-MNIST test images: no photo needed
+    python predict.py photos/ --json                 # the same as JSON, for scripts
+    python predict.py sneaker.jpg --no-preprocess    # the photo only resized: see why preprocessing matters
+
+Each photo is first made to look like a Fashion-MNIST image (preprocess.py):
+grayscale, a light background inverted, cropped to the garment, centred, 28x28.
+Prints the top 3 classes of each image and draws, for each, the original, the 28x28
+image the model received and its 10 class probabilities (runs/predictions.png).
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
+
+import numpy as np  # noqa: E402
+
+import artifacts  # noqa: E402
+import figures  # noqa: E402
+import preprocess  # noqa: E402
+from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_fashion_mnist  # noqa: E402
+from model_files import (DEFAULT_MODEL, ModelFileError, check_input_shape, existing_model_file,  # noqa: E402
+                         load_model)
+
+TOP = 3  # classes printed per image
+MAX_FIGURE_ROWS = 20  # a taller figure is unreadable; the table still lists every image
+
+
+class PredictError(Exception):
+    """Bad input; the message says what to pass instead."""
+
+
+class Sample(NamedTuple):
+    """One image to classify: its name, as given, as the model receives it, and its true class if known."""
+
+    name: str
+    original: object  # a Pillow image or a 28x28 array, for the figure
+    model_input: np.ndarray  # uint8 (28, 28)
+    true_class: str = None
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("photos", nargs="*", type=Path, metavar="PHOTO",
+                        help="image files, or folders of them (JPEG, PNG, anything Pillow reads)")
+    parser.add_argument("--test-index", type=int, nargs="+", metavar="N",
+                        help="classify these Fashion-MNIST test images instead of photos")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH",
+                        help="a .keras model saved by train.py (default: runs/cnn.keras)")
+    parser.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, metavar="DIR",
+                        help="folder for predictions.png (default: runs/)")
+    parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    parser.add_argument("--no-preprocess", action="store_true",
+                        help="feed each photo only resized to 28x28, to see what preprocessing buys")
+    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP + "; for --test-index")
+    args = parser.parse_args(argv)
+    if bool(args.photos) == bool(args.test_index):
+        parser.error("give either photos or --test-index N ..., not both" if args.photos
+                     else "give one or more photos (files or folders), or --test-index N ...")
+    if args.no_preprocess and args.test_index:
+        parser.error("--no-preprocess is for photos: test images are already what the model takes")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        model_file = existing_model_file(args.model)  # before reading anything: the likeliest mistake
+        if args.test_index:
+            samples = test_samples(args.test_index, args.data_dir)
+        else:
+            to_model_input = preprocess.only_resized if args.no_preprocess else preprocess.to_fashion_mnist
+            samples = photo_samples(args.photos, to_model_input)
+        model = load_model(model_file)
+        check_input_shape(model, model_file)
+        probabilities = classify(model, [sample.model_input for sample in samples])
+        print(json.dumps(as_json(samples, probabilities), indent=2) if args.json else table(samples, probabilities))
+        figure_path = save_figure(samples, probabilities, artifacts.RunFolder(args.out).predictions_figure)
+        print(f"Wrote {figure_path}", file=sys.stderr if args.json else sys.stdout)
+    except (DataError, ModelFileError, PredictError, preprocess.PhotoError) as error:
+        sys.exit(f"error: {error}")
+
+
+# --- the images ---------------------------------------------------------------------
+
+
+def test_samples(indices, data_dir):
+    _, (x_test, y_test) = load_fashion_mnist(data_dir)
+    bad = [index for index in indices if not 0 <= index < len(x_test)]
+    if bad:
+        raise PredictError(f"--test-index takes test-image indices from 0 to {len(x_test) - 1}, "
+                           f"got {' '.join(map(str, bad))}")
+    return [Sample(f"test image {index}", x_test[index], x_test[index], CLASS_NAMES[y_test[index]])
+            for index in indices]
+
+
+def photo_samples(paths, to_model_input):
+    """A Sample per readable photo. A file named on the command line must be readable; in a
+    folder, unreadable files are reported on stderr and skipped."""
+    samples = []
+    for path in paths:
+        if not path.is_dir():
+            samples.append(photo_sample(path, to_model_input))
+            continue
+        found = []
+        for file in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+            try:
+                found.append(photo_sample(file, to_model_input))
+            except preprocess.PhotoError as error:
+                print(f"skipped: {error}", file=sys.stderr)
+        if not found:
+            raise PredictError(f"no readable images in the folder {path}. "
+                               "Pass image files (JPEG, PNG, ...) or a folder that holds some.")
+        samples += found
+    return samples
+
+
+def photo_sample(path, to_model_input):
+    photo = preprocess.open_photo(path)
+    return Sample(str(path), photo.convert("RGB"), to_model_input(photo))
+
+
+# --- classifying and showing ----------------------------------------------------------
+
+
+def classify(model, model_inputs):
+    """Class probabilities (N, 10) as float32; the model takes uint8 (N, 28, 28, 1) and scales itself."""
+    return np.asarray(model.predict(np.stack(model_inputs)[..., None], verbose=0), dtype=np.float32)
+
+
+def top_classes(probabilities):
+    best = np.argsort(probabilities)[::-1][:TOP]
+    return [(CLASS_NAMES[index], float(probabilities[index])) for index in best]
+
+
+def table(samples, probabilities):
+    width = max(len("image"), *(len(sample.name) for sample in samples)) + 2
+    header = f"{'image':<{width}}" + "".join(f"{label:<22}" for label in ("1st", "2nd", "3rd")[:TOP])
+    if any(sample.true_class for sample in samples):
+        header += "true class"
+    lines = [header.rstrip()]
+    for sample, probs in zip(samples, probabilities):
+        guesses = "".join(f"{f'{name} {p:.1%}':<22}" for name, p in top_classes(probs))
+        lines.append(f"{sample.name:<{width}}{guesses}{sample.true_class or ''}".rstrip())
+    return "\n".join(lines)
+
+
+def as_json(samples, probabilities):
+    return [{"image": sample.name,
+             "top": [{"class": name, "probability": round(p, 4)} for name, p in top_classes(probs)],
+             **({"true_class": sample.true_class} if sample.true_class else {})}
+            for sample, probs in zip(samples, probabilities)]
+
+
+def save_figure(samples, probabilities, path):
+    shown = samples[:MAX_FIGURE_ROWS]
+    if len(samples) > len(shown):
+        print(f"The figure shows the first {len(shown)} of {len(samples)} images.", file=sys.stderr)
+    captions = [os.path.basename(sample.name) + (f"\ntrue: {sample.true_class}" if sample.true_class else "")
+                for sample in shown]
+    figure = figures.predictions([s.original for s in shown], [s.model_input for s in shown],
+                                 probabilities[: len(shown)], captions, CLASS_NAMES)
+    try:
+        artifacts.save_figure(figure, path, dpi=100)
+    except OSError as error:
+        raise PredictError(f"cannot write {path}: {error.strerror or error}.\n"
+                           "Pass --out a folder you can write to.") from None
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Make a photo of a garment look like a Fashion-MNIST image, so the models can read it.
+
+Fashion-MNIST images are light garments on a black background, centred, the
+garment's longer side spanning the whole 28-pixel frame (Zalando trimmed each
+product photo, resized its longer edge to 28 pixels, centred it and negated it).
+A phone photo is the opposite on every count: colour, large, a dark garment on a
+light background, off-centre. Each step below undoes one difference:
+
+    photo -> grayscale -> light background inverted -> cropped to the garment
+          -> padded to a square -> 28x28 (antialiased) -> contrast 0..255 uint8
+
+numpy and Pillow only; no TensorFlow, so it is quick to import and to test.
+"""
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from data import IMAGE_SHAPE
+
+BORDER = 0.05  # the outer 5% of each side is taken to be background
+GARMENT_THRESHOLD = 0.15  # of the brightest pixel: fainter pixels are background noise, not garment
+MARGIN = 0  # pixels around the garment: in Fashion-MNIST its longer side touches the frame
+
+
+class PhotoError(Exception):
+    """An image file cannot be read; the message names the file and what to do."""
+
+
+def open_photo(path):
+    """The image in `path`, upright as its EXIF orientation says, fully decoded."""
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: a truncated file fails here, not later
+            return ImageOps.exif_transpose(image)
+    except FileNotFoundError:
+        raise PhotoError(f"no such file: {path}. Check the path.") from None
+    except IsADirectoryError:
+        raise PhotoError(f"{path} is a folder; pass the image files in it.") from None
+    except UnidentifiedImageError:
+        raise PhotoError(f"{path} is not an image that Pillow can read. "
+                         "Pass a photo (JPEG, PNG, WebP, ...).") from None
+    except Image.DecompressionBombError as error:
+        raise PhotoError(f"{path} is too large to open safely ({error}). "
+                         "Scale it down to a few thousand pixels a side first.") from None
+    except OSError as error:  # truncated or damaged data
+        raise PhotoError(f"{path} is damaged or truncated ({error}). Save or copy it again.") from None
+
+
+def to_grayscale(image):
+    """Brightness 0..255 as float32, from any mode: RGB(A), palette, 16-bit, CMYK, ...
+
+    Transparent areas become white, the background a product photo usually has.
+    """
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        return np.clip(values * (255.0 / top), 0, 255)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image.convert("RGBA"))
+    return np.asarray(image.convert("L"), dtype=np.float32)
+
+
+def border_level(gray):
+    """The background's brightness: the median of the pixels in the outer border."""
+    height, width = gray.shape
+    band = max(1, round(BORDER * min(height, width)))
+    border = np.concatenate([gray[:band].ravel(), gray[-band:].ravel(),
+                             gray[:, :band].ravel(), gray[:, -band:].ravel()])
+    return float(np.median(border))
+
+
+def garment_on_black(gray):
+    """Light garment on a black background: invert a light background, then remove its level."""
+    background = border_level(gray)
+    if background > 127:  # a light background: the garment is the darker part
+        gray, background = 255 - gray, 255 - background
+    return np.clip(gray - background, 0, None)
+
+
+def crop_to_garment(garment):
+    """The smallest box holding every pixel brighter than GARMENT_THRESHOLD of the brightest."""
+    mask = garment > GARMENT_THRESHOLD * garment.max() if garment.max() > 0 else np.ones_like(garment, bool)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return garment[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
+
+
+def pad_to_square(garment, margin=MARGIN):
+    """Centre the garment on a black square whose side is its longer side plus the margins."""
+    height, width = garment.shape
+    side = max(height, width) + 2 * margin
+    top, left = (side - height) // 2, (side - width) // 2
+    square = np.zeros((side, side), garment.dtype)
+    square[top: top + height, left: left + width] = garment
+    return square
+
+
+def resize(gray, shape=IMAGE_SHAPE):
+    """Resize with Lanczos antialiasing, so thin details blend in instead of vanishing.
+
+    Lanczos rings slightly below 0 beside sharp edges; clipping keeps the background black.
+    """
+    image = Image.fromarray(np.asarray(gray, dtype=np.float32), mode="F")
+    return np.clip(np.asarray(image.resize(shape[::-1], Image.LANCZOS), dtype=np.float32), 0, None)
+
+
+def stretch_contrast(gray):
+    """Darkest pixel to 0, brightest to 255, as uint8: the dtype and range the models take."""
+    low, high = float(gray.min()), float(gray.max())
+    scaled = (gray - low) * (255.0 / (high - low)) if high > low else np.zeros_like(gray)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def to_fashion_mnist(image):
+    """A Pillow image of a garment -> a 28x28 uint8 image like Fashion-MNIST's."""
+    garment = garment_on_black(to_grayscale(image))
+    return stretch_contrast(resize(pad_to_square(crop_to_garment(garment))))
+
+
+def only_resized(image):
+    """What --no-preprocess feeds the model: the grayscale photo squeezed to 28x28, nothing else."""
+    return np.clip(np.rint(resize(to_grayscale(image))), 0, 255).astype(np.uint8)

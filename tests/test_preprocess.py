@@ -1,0 +1,120 @@
+"""preprocess.py: each step on synthetic images with a known answer, and bad files."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import preprocess
+
+
+def garment_on_white(size=(300, 400), box=(50, 150, 200, 260), shade=40):
+    """A dark rectangle (rows 50-149, columns 200-259) on a white canvas, as an RGB photo."""
+    gray = np.full(size, 255, np.uint8)
+    top, bottom, left, right = box
+    gray[top:bottom, left:right] = shade
+    return Image.fromarray(gray).convert("RGB")
+
+
+def test_a_fashion_mnist_like_image_comes_out_unchanged():
+    image = np.zeros((28, 28), np.uint8)
+    image[:, 6:22] = 255  # a white garment spanning the full height, centred, on black
+    np.testing.assert_array_equal(preprocess.to_fashion_mnist(Image.fromarray(image)), image)
+
+
+def test_a_dark_garment_on_white_is_inverted():
+    garment = preprocess.garment_on_black(preprocess.to_grayscale(garment_on_white()))
+    assert garment[0, 0] == 0 and garment[100, 230] == 255 - 40 - 0  # background 0, garment bright
+
+
+def test_a_light_garment_on_black_is_not_inverted():
+    gray = np.zeros((50, 50), np.float32)
+    gray[20:30, 20:30] = 200
+    np.testing.assert_array_equal(preprocess.garment_on_black(gray), gray)
+
+
+def test_a_grey_background_is_removed():
+    gray = np.full((50, 50), 230, np.float32)
+    gray[20:30, 20:30] = 30
+    garment = preprocess.garment_on_black(gray)
+    assert garment[0, 0] == 0 and garment[25, 25] == 200
+
+
+def test_an_off_centre_garment_ends_up_centred_and_filling_the_frame():
+    out = preprocess.to_fashion_mnist(garment_on_white())  # 100 tall, 60 wide, far right of the canvas
+    rows, cols = np.flatnonzero(out.max(axis=1) > 128), np.flatnonzero(out.max(axis=0) > 128)
+    assert (rows[0], rows[-1]) == (0, 27)  # the longer side spans the frame, as in Fashion-MNIST
+    assert abs((cols[0] + cols[-1]) / 2 - 13.5) <= 0.5  # centred left-right
+    assert 15 <= len(cols) <= 18  # 60/100 of 28 = 16.8 columns wide
+    assert out.dtype == np.uint8 and out.min() == 0 and out.max() == 255
+
+
+def test_crop_keeps_exactly_the_garment():
+    garment = np.zeros((40, 40), np.float32)
+    garment[5:15, 20:33] = 100
+    garment[0, 0] = 5  # noise below the threshold is background
+    assert preprocess.crop_to_garment(garment).shape == (10, 13)
+
+
+def test_pad_to_square_centres():
+    square = preprocess.pad_to_square(np.ones((10, 4), np.float32), margin=1)
+    assert square.shape == (12, 12)
+    np.testing.assert_array_equal(np.flatnonzero(square.max(axis=0)), [4, 5, 6, 7])
+    np.testing.assert_array_equal(np.flatnonzero(square.max(axis=1)), range(1, 11))
+
+
+def test_stretch_contrast_spans_0_to_255():
+    np.testing.assert_array_equal(preprocess.stretch_contrast(np.array([[10.0, 20.0], [30.0, 50.0]])),
+                                  [[0, 64], [128, 255]])
+    np.testing.assert_array_equal(preprocess.stretch_contrast(np.full((2, 2), 7.0)), np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "L", "I;16", "CMYK"])
+def test_every_image_mode_converts_to_the_same_grayscale(mode):
+    rgb = garment_on_white()
+    if mode == "I;16":  # 16-bit: 255 -> 65535
+        image = Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257)
+    elif mode == "P":  # an adaptive palette holds both colours exactly
+        image = rgb.convert("P", palette=Image.Palette.ADAPTIVE)
+    else:
+        image = rgb.convert(mode)
+    assert image.mode == mode
+    gray = preprocess.to_grayscale(image)
+    assert gray.shape == (300, 400)
+    assert abs(gray[0, 0] - 255) <= 1 and abs(gray[100, 230] - 40) <= 3
+
+
+def test_transparency_counts_as_a_white_background():
+    rgba = np.zeros((20, 20, 4), np.uint8)  # fully transparent black...
+    rgba[5:15, 5:15] = (30, 30, 30, 255)  # ...around an opaque dark square
+    gray = preprocess.to_grayscale(Image.fromarray(rgba, "RGBA"))
+    assert gray[0, 0] == 255 and gray[10, 10] == 30
+
+
+def test_exif_orientation_is_honoured(tmp_path):
+    image = garment_on_white(size=(100, 200), box=(10, 30, 20, 180))  # a wide bar: 20 x 160
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    image.save(tmp_path / "rotated.jpg", exif=exif)
+    opened = preprocess.open_photo(tmp_path / "rotated.jpg")
+    assert opened.size == (100, 200)  # width, height: upright, as a viewer shows it
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such file: {path}. Check the path."),
+    ("text", "{path} is not an image that Pillow can read. Pass a photo (JPEG, PNG, WebP, ...)."),
+    ("truncated", "{path} is damaged or truncated"),
+    ("huge", "{path} is too large to open safely"),
+])
+def test_unreadable_files_give_one_clear_message(case, message, tmp_path, monkeypatch):
+    path = tmp_path / f"{case}.png"
+    if case == "text":
+        path.write_text("not an image")
+    elif case in ("truncated", "huge"):
+        garment_on_white().save(path)
+        if case == "truncated":
+            path.write_bytes(path.read_bytes()[:300])
+        else:
+            monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 120,000 pixels: over twice the limit
+    with pytest.raises(preprocess.PhotoError) as error:
+        preprocess.open_photo(path)
+    assert str(error.value).startswith(message.format(path=path))
