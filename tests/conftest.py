@@ -74,3 +74,14 @@ def model_dir(tmp_path_factory, fashion_mnist):
     cnn.save(folder / "cnn.keras")
     build_model("dnn").save(folder / "dnn.keras")
     return folder
+
+
+@pytest.fixture(scope="session")
+def short_run(tmp_path_factory):
+    """One short real run of dnn and cnn (3,000 images, 3 epochs) with --tensorboard, its stdout
+    a pipe as in CI or nohup; shared by test_train and test_tensorboard, since a run costs ~20 s.
+    Returns the --out folder and the CompletedProcess."""
+    out = tmp_path_factory.mktemp("run")
+    result = run_script("train.py", "--limit", "3000", "--epochs", "3", "--tensorboard", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result

@@ -11,21 +11,16 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import artifacts
 import train
-from conftest import run_script
+
 from training import TrainingError
 
-EPOCHS = 2
-QUICK = ["--limit", "2000", "--validation-size", "500", "--epochs", str(EPOCHS)]
+EPOCHS = 3  # conftest.short_run's
+QUICK = ["--limit", "2000", "--validation-size", "500", "--epochs", "2"]
 
-
-@pytest.fixture(scope="module")
-def logged_run(tmp_path_factory):
-    """A short run of dnn and cnn with --tensorboard, its stdout a pipe as in CI or nohup."""
-    out = tmp_path_factory.mktemp("tensorboard")
-    result = run_script("train.py", *QUICK, "--tensorboard", "--out", out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out, result
-
+@pytest.fixture
+def logged_run(short_run):
+    """conftest's short run of dnn and cnn, made with --tensorboard and its stdout a pipe."""
+    return short_run
 
 def summaries(folder):
     """{tag: (plugin, [(step, value)])} from the event files in `folder`, read back as TensorBoard does."""
@@ -35,13 +30,11 @@ def summaries(folder):
                   [(event.step, tf.make_ndarray(event.tensor_proto)) for event in events.Tensors(tag)])
             for tag in events.Tags()["tensors"]}
 
-
 def test_one_folder_per_model_so_their_curves_overlay(logged_run):
     out, _ = logged_run
     logs = artifacts.RunFolder(out).logs
     assert sorted(run.relative_to(logs).as_posix() for run in logs.glob("*/*")) == [
         "cnn/feature_maps", "cnn/train", "cnn/validation", "dnn/train", "dnn/validation"]
-
 
 @pytest.mark.parametrize("model", ["dnn", "cnn"])
 def test_scalars_hold_one_value_per_epoch_and_match_the_history(logged_run, model):
@@ -62,19 +55,17 @@ def test_scalars_hold_one_value_per_epoch_and_match_the_history(logged_run, mode
     rates = [float(value) for _, value in train_logs["epoch_learning_rate"][1]]
     assert len(rates) == EPOCHS and rates[0] > 1e-4 and rates[-1] < 1e-6  # the cosine schedule ends at 0
 
-
 def test_cnn_feature_maps_are_images_once_per_epoch(logged_run):
     out, _ = logged_run
     images = summaries(artifacts.RunFolder(out).logs / "cnn" / "feature_maps")
     assert {tag: [step for step, _ in values] for tag, (_, values) in images.items()} == {
-        "input": [0], "conv_1": [0, 1], "pool_1": [0, 1], "conv_2": [0, 1], "pool_2": [0, 1]}
+        "input": [0], **{layer: list(range(EPOCHS)) for layer in ("conv_1", "pool_1", "conv_2", "pool_2")}}
     assert {plugin for plugin, _ in images.values()} == {"images"}
     width, height, png = images["conv_1"][1][-1][1]  # tf.summary.image stores width, height, PNG
     grid = tf.io.decode_png(png).numpy()
     # 64 maps of 26x26, each enlarged to 52x52, 8 by 8 with 2-pixel gaps: 8 * 52 + 7 * 2 = 430
     assert (int(width), int(height)) == (430, 430) and grid.shape == (430, 430, 1)
     assert grid.std() > 20  # maps drawn, not a blank image
-
 
 def test_feature_map_grid_scales_each_map_to_0_1_from_bfloat16():
     from tensorboard_logging import feature_map_grid
@@ -85,7 +76,6 @@ def test_feature_map_grid_scales_each_map_to_0_1_from_bfloat16():
     assert grid[0, :55, :55].max() == 0  # a constant map is black
     assert grid[0, :55, 57:].min() == 0 and grid[0, :55, 57:].max() == 1  # each map spans 0..1
     assert (grid[0, :, 55:57] == 1).all()  # the white gap
-
 
 @pytest.mark.parametrize("fresh", [True, False])
 def test_a_fresh_run_replaces_the_previous_runs_events_and_a_resumed_one_adds_to_them(tmp_path, fresh):
@@ -99,17 +89,15 @@ def test_a_fresh_run_replaces_the_previous_runs_events_and_a_resumed_one_adds_to
     tensorboard_logging.callbacks(tmp_path, fresh=fresh)
     assert old_events.exists() != fresh and notes.exists()
 
-
 def test_piped_output_is_one_line_per_epoch_without_escape_codes(logged_run):
     _, result = logged_run
     assert "\x1b" not in result.stdout + result.stderr  # the progress bar's bold and colours
     lines = result.stdout.splitlines()  # text mode turns each \r of a redrawn bar into a line break
     epochs = [line for line in lines if line.startswith("Epoch ")]
     progress = [line for line in lines if re.match(r"\d+/\d+ - ", line)]
-    assert epochs == ["Epoch 1/2", "Epoch 2/2"] * 2  # dnn, then cnn
+    assert epochs == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"] * 2  # dnn, then cnn
     assert len(progress) == 2 * EPOCHS and all("val_accuracy" in line for line in progress)
     assert len(lines) < 50 and len(result.stdout) < 5000  # a progress bar redraws itself all epoch long
-
 
 @pytest.mark.parametrize("flag, terminal, verbose", [
     ([], True, 1), ([], False, 2), (["--verbose", "auto"], False, 2),
@@ -121,12 +109,10 @@ def test_verbose_auto_is_a_progress_bar_on_a_terminal_only(monkeypatch, flag, te
     monkeypatch.setattr("sys.stdout", stdout)
     assert train.parse_args(flag).verbose == verbose
 
-
 def test_tensorboard_folder_defaults_to_logs_in_out(tmp_path):
     assert train.parse_args(["--tensorboard", "--out", str(tmp_path)]).tensorboard == tmp_path / "logs"
     assert train.parse_args(["--tensorboard", str(tmp_path / "tb")]).tensorboard == tmp_path / "tb"
     assert train.parse_args([]).tensorboard is None
-
 
 def test_unwritable_tensorboard_folder_is_refused_before_anything_is_written(tmp_path):
     in_the_way = tmp_path / "notes.txt"

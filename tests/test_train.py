@@ -47,14 +47,6 @@ def test_missing_data_gives_one_message_and_no_traceback(tmp_path):
     assert not (tmp_path / "out").exists()  # nothing written, not even the folder
 
 
-@pytest.fixture(scope="module")
-def short_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    result = run_script("train.py", "--limit", "3000", "--epochs", "3", "--out", out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out, result.stdout
-
-
 def test_short_run_writes_every_artifact(short_run):
     out, _ = short_run
     results = json.loads((out / "results.json").read_text())
@@ -74,7 +66,7 @@ def test_short_run_writes_every_artifact(short_run):
 
 
 def test_saved_cnn_reproduces_the_reported_test_accuracy(short_run, fashion_mnist):
-    out, stdout = short_run
+    out, _ = short_run
     reported = json.loads((out / "results.json").read_text())["models"]["cnn"]["test_accuracy"]
     model = keras.models.load_model(out / "cnn.keras")
     _, (x_test, y_test) = fashion_mnist
@@ -84,7 +76,8 @@ def test_saved_cnn_reproduces_the_reported_test_accuracy(short_run, fashion_mnis
 
 
 def test_comparison_table_and_verdict_are_printed(short_run):
-    out, stdout = short_run
+    out, result = short_run
+    stdout = result.stdout
     results = json.loads((out / "results.json").read_text())["models"]
     gain = 100 * (results["cnn"]["test_accuracy"] - results["dnn"]["test_accuracy"])
     assert "model         params  epochs  train time  val acc  test acc  test loss" in stdout
