@@ -13,12 +13,15 @@ Every file is written whole or not at all, a stopped run continues with
 """
 
 import argparse
+import hashlib
 import importlib.util
 import math
 import os
 import shlex
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -180,6 +183,9 @@ def run(args):
         check_tensorboard(args.tensorboard)
     if args.cpu_devices > 1:
         hardware.split_cpu(args.cpu_devices)
+    task = hardware.cluster_task() if args.strategy == "multiworker" else None  # a bad TF_CONFIG stops here
+    if task and not task.is_chief:
+        args.tensorboard = None  # the chief logs the run; on one machine the workers would share its folder
     strategy = hardware.make_strategy("mirrored" if args.cpu_devices > 1 and args.strategy == "auto"
                                       else args.strategy)
     policy, why = hardware.choose_precision(args.precision)
@@ -192,7 +198,7 @@ def run(args):
     data = load_data(args.data_dir, args.validation_size, args.seed, args.limit)
     print(f"Data: {len(data.train.images)} training, {len(data.validation.images)} validation, "
           f"{len(data.test.images)} test images")
-    run_folder = artifacts.RunFolder(args.out)
+    run_folder = artifacts.RunFolder(args.out if task is None or task.is_chief else worker_folder(task, args.out))
     flags = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
     if args.resume:
         state = resume_state(flags, run_folder)
@@ -214,6 +220,9 @@ def run(args):
         metrics = report.evaluate(model, data.test, settings.batch_size)
         results[name] = report.summarize(name, model, histories[name], metrics, run_folder)
         artifacts.save_model(model, run_folder.model(name))
+        if task:  # equal on every worker when they trained as one
+            weights = b"".join(w.tobytes() for w in model.get_weights())
+            print(f"{name} weights checksum: {hashlib.sha256(weights).hexdigest()[:16]}")
         state["finished"][name] = results[name]
         artifacts.write_json(run_folder.state, state)
 
@@ -223,7 +232,22 @@ def run(args):
     run_folder.state.unlink()
     if run_folder.backups.exists() and not any(run_folder.backups.iterdir()):
         run_folder.backups.rmdir()
+    if run_folder.path != args.out:
+        shutil.rmtree(run_folder.path)
+        print(f"\n{task.type} {task.index}: done; the chief holds the results, in its --out.")
     return results
+
+
+def worker_folder(task, out):
+    """Where a worker other than the chief writes: a temporary folder, removed when the run ends.
+
+    Every worker must save (saving takes part in the collectives) and back up its own
+    epochs (Keras' BackupAndRestore has no chief logic), but only the chief's files
+    are kept. The name is fixed by the task and --out, so that a stopped run's backup
+    is found again by --resume on that worker.
+    """
+    key = hashlib.sha1(str(Path(out).resolve()).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"train-{task.type}{task.index}-{key}"
 
 
 def resume_command():
@@ -242,6 +266,8 @@ def main(argv=None):
         sys.exit(f"\nStopped {stopped}. Completed epochs are backed up in {artifacts.RunFolder(args.out).backups}.\n"
                  f"Resume with: {resume_command()}")
     except DataError as error:
+        sys.exit(f"error: {error}")
+    except hardware.ClusterError as error:
         sys.exit(f"error: {error}")
     except TrainingError as error:
         sys.exit(f"\nerror: {error}")  # the newline ends Keras' progress bar

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 import artifacts
 import tensorboard_logging
@@ -148,6 +149,47 @@ class Backup(keras.callbacks.BackupAndRestore):
             ) from None
 
 
+# --- several workers ------------------------------------------------------------
+
+
+def multi_worker(strategy):
+    """True for a MultiWorkerMirroredStrategy whose cluster has more than one task."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    return sum(len(tasks) for tasks in strategy.cluster_resolver.cluster_spec().as_dict().values()) > 1
+
+
+def fit_across_workers(model, strategy):
+    """Let Keras 3's fit() run under MultiWorkerMirroredStrategy with several workers.
+
+    Keras 3.15 fails there (keras-team/keras#20585, measured on TF 2.21) in two places,
+    both fixed here on this one model, so that TensorFlow's own engine still does the
+    training, the gradient all-reduce and the input distribution:
+    - before the first step, fit() takes a cross-worker MEAN of a whole (images, labels)
+      batch just to learn its shapes, which tf.distribute cannot reduce: this worker's
+      own batch has the same shapes;
+    - after every step, fit() averages the loss and metrics across workers with
+      strategy.reduce(MEAN, axis=0), which fails on scalars: each step returns them as
+      one-element vectors, so the reduction gives the global mean as a scalar.
+    """
+    def local_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0],
+                                                   next(batches))
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    def as_vectors(step):
+        def step_with_vectors(data):
+            return {key: tf.reshape(value, [1]) for key, value in step(data).items()}
+        return step_with_vectors
+
+    model._maybe_symbolic_build = local_build
+    model.train_step, model.test_step = as_vectors(model.train_step), as_vectors(model.test_step)
+
+
 # --- the recipe ------------------------------------------------------------------
 
 
@@ -175,6 +217,8 @@ def train_model(settings, train, validation, strategy, run_folder, resume=False,
     with strategy.scope():
         model = build_model(name, settings.conv_filters)
         compile_for_training(model, settings.learning_rate, steps_per_epoch * settings.epochs)
+    if multi_worker(strategy):
+        fit_across_workers(model, strategy)
 
     backup_dir, history_path = run_folder.backup(name), run_folder.history(name)
     rows = []

@@ -1,0 +1,175 @@
+"""--strategy multiworker for real: two worker processes on 127.0.0.1, TensorFlow's MultiWorkerMirroredStrategy.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+import hardware
+
+from conftest import REPO, SCRIPT_ENV
+
+QUICK = ["--strategy", "multiworker", "--models", "cnn", "--limit", "2000", "--validation-size", "500"]
+
+
+def free_ports(count):
+    """Ports nothing listens on now: bound to port 0 (the system picks), then released."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def tf_config(ports, index):
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+class Workers:
+    """Worker processes of one cluster; each one's output goes to a file (a pipe could fill and block it)."""
+
+    def __init__(self, folder, ports, args):
+        self.processes, self.logs = [], []
+        for index in range(len(ports)):
+            log = folder / f"worker{index}-{time.monotonic_ns()}.log"
+            self.logs.append(log)
+            with open(log, "w") as output:
+                self.processes.append(subprocess.Popen(
+                    [sys.executable, "train.py", *args, "--out", folder / f"out{index}"], cwd=REPO,
+                    env={**SCRIPT_ENV, "TF_CONFIG": tf_config(ports, index)}, stdout=output,
+                    stderr=subprocess.STDOUT, start_new_session=True))
+
+    def wait(self, timeout):
+        deadline = time.monotonic() + timeout
+        for process in self.processes:
+            process.wait(timeout=max(deadline - time.monotonic(), 1))
+        return [process.returncode for process in self.processes]
+
+    def output(self, index):
+        return self.logs[index].read_text()
+
+    def kill(self):
+        """SIGKILL: a worker waiting for its peers ignores SIGTERM."""
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def checksum(output):
+    return re.search(r"cnn weights checksum: (\w+)", output).group(1)
+
+
+def history(out):
+    try:
+        return json.loads((out / "cnn_history.json").read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def test_two_workers_train_as_one_and_only_the_chief_keeps_results(tmp_path):
+    workers = Workers(tmp_path, free_ports(2), [*QUICK, "--epochs", "2"])
+    try:
+        codes = workers.wait(timeout=200)
+    finally:
+        workers.kill()
+    chief, other = workers.output(0), workers.output(1)
+    assert codes == [0, 0], chief[-2000:] + other[-2000:]
+    assert "MultiWorkerMirroredStrategy over 2 replicas" in chief and "batch 256" in chief
+    assert checksum(chief) == checksum(other)  # the same weights on both workers
+    assert "the chief holds the results" in other
+    assert sorted(p.name for p in (tmp_path / "out0").iterdir()) == [
+        "cnn.keras", "cnn_confusion.png", "cnn_history.json", "results.json", "training_curves.png"]
+    assert not (tmp_path / "out1").exists()
+    assert [row["epoch"] for row in history(tmp_path / "out0")] == [1, 2]
+
+    import keras
+    from data import load_fashion_mnist, to_dataset
+    from conftest import DATA_DIR
+
+    _, (x_test, y_test) = load_fashion_mnist(DATA_DIR)
+    model = keras.models.load_model(tmp_path / "out0" / "cnn.keras")
+    predicted = model.predict(to_dataset(x_test[:2000], y_test[:2000], 256), verbose=0).argmax(axis=1)
+    assert (predicted == y_test[:2000]).mean() > 0.6  # about 0.68 measured; chance is 0.1
+    results = json.loads((tmp_path / "out0" / "results.json").read_text())
+    assert results["models"]["cnn"]["test_accuracy"] > 0.6
+
+
+@pytest.mark.slow  # about 45 s: run with `python -m pytest -m slow` (CI does)
+def test_killed_worker_then_resume_on_both_continues_from_the_last_epoch(tmp_path):
+    ports, args = free_ports(2), [*QUICK, "--epochs", "4"]
+    workers = Workers(tmp_path, ports, args)
+    try:
+        deadline = time.monotonic() + 240
+        while len(history(tmp_path / "out0")) < 2 and time.monotonic() < deadline and \
+                all(p.poll() is None for p in workers.processes):
+            time.sleep(0.05)
+        time.sleep(1)  # epoch 2's backups are written on both workers right after the chief's history
+        assert 2 <= len(history(tmp_path / "out0")) < 4, workers.output(0)[-2000:]
+        os.killpg(workers.processes[1].pid, signal.SIGKILL)  # worker 1 dies; worker 0 is then stopped too
+    finally:
+        workers.kill()
+    done = len(history(tmp_path / "out0"))
+    resumed = Workers(tmp_path, free_ports(2), [*args, "--resume"])
+    try:
+        codes = resumed.wait(timeout=240)
+    finally:
+        resumed.kill()
+    assert codes == [0, 0], resumed.output(0)[-2000:] + resumed.output(1)[-2000:]
+    for index in (0, 1):
+        assert f"Resuming cnn after epoch {done}" in resumed.output(index)
+    assert checksum(resumed.output(0)) == checksum(resumed.output(1))
+    assert [row["epoch"] for row in history(tmp_path / "out0")] == [1, 2, 3, 4]
+    assert not (tmp_path / "out0" / "backup").exists()
+
+
+def run_with_tf_config(value, tmp_path, timeout=60):
+    env = {key: val for key, val in SCRIPT_ENV.items() if key != "TF_CONFIG"}
+    if value is not None:
+        env["TF_CONFIG"] = value
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "train.py", *QUICK, "--epochs", "1", "--out", tmp_path], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=timeout)
+    return result, time.monotonic() - start
+
+
+@pytest.mark.parametrize("value, message", [
+    (None, "--strategy multiworker needs the TF_CONFIG variable"),
+    ("{cluster: worker}", "TF_CONFIG is not valid JSON"),
+    ('{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}}', 'TF_CONFIG has no "task"'),
+    ('{"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 2}}',
+     "TF_CONFIG: task index 2 is outside the cluster"),
+])
+def test_bad_tf_config_is_refused_with_one_message(value, message):
+    with pytest.raises(hardware.ClusterError) as error:
+        hardware.cluster_task({} if value is None else {"TF_CONFIG": value})
+    assert str(error.value).startswith(message)
+
+
+def test_bad_tf_config_stops_train_py_before_anything_is_written(tmp_path):
+    result, _ = run_with_tf_config("{cluster: worker}", tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: TF_CONFIG is not valid JSON"), result.stderr[-1000:]
+    assert "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_peer_that_never_answers_gives_up_after_the_timeout(tmp_path, monkeypatch):
+    ports = free_ports(2)  # nobody starts worker 1
+    monkeypatch.setitem(SCRIPT_ENV, "CLUSTER_TIMEOUT_SECONDS", "5")
+    result, seconds = run_with_tf_config(tf_config(ports, 0), tmp_path)
+    assert result.returncode == 1
+    assert "error: the cluster did not come together within 5 seconds" in result.stderr
+    assert f"127.0.0.1:{ports[1]}" in result.stderr and "Traceback" not in result.stderr
+    assert seconds < 40
