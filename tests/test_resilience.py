@@ -120,6 +120,7 @@ def test_interrupted_write_keeps_the_earlier_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left behind
 
 
+@pytest.mark.slow  # about 25 s: run with `python -m pytest -m slow` (CI does)
 def test_mirrored_strategy_on_two_cpu_devices(tmp_path):
     result = run_script("train.py", *QUICK, "--epochs", "3", "--strategy", "mirrored", "--cpu-devices", "2",
                         "--out", tmp_path)
