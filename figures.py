@@ -188,8 +188,8 @@ def mosaic(maps, gap=1):
 
 
 def size(image):
-    """'26x26' for an array whose first two axes are height and width."""
-    return f"{image.shape[0]}x{image.shape[1]}"
+    """'520x420': width x height, as image viewers say it, of an array whose first two axes are height and width."""
+    return f"{image.shape[1]}x{image.shape[0]}"
 
 
 def predictions(originals, inputs, probabilities, captions, class_names):
@@ -218,4 +218,27 @@ def predictions(originals, inputs, probabilities, captions, class_names):
         bars.invert_yaxis()
         bars.set_title(f"predicted: {class_names[best]} ({probs[best]:.0%})", fontsize=9)
     figure.tight_layout()
+    return figure
+
+
+def preprocessing_steps(originals, captions, steps):
+    """One row per photo: the original, then each step that makes it look like Fashion-MNIST.
+
+    originals: Pillow images or arrays; steps: per photo, [(what was done, 2-D array 0..255)].
+    Every step is drawn on the same 0..255 gray scale, so a step that darkens shows it.
+    """
+    columns = 1 + len(steps[0])
+    figure, axes = plt.subplots(len(steps), columns, figsize=(2.1 * columns, 2.5 * len(steps)), squeeze=False,
+                                layout="constrained")
+    for row, (original, caption, photo_steps) in enumerate(zip(originals, captions, steps)):
+        original = np.asarray(original)
+        axes[row, 0].imshow(original, cmap="gray" if original.ndim == 2 else None)
+        axes[row, 0].set_title(f"{caption}\n{size(original)}", fontsize=9)
+        for axis, (step, image) in zip(axes[row, 1:], photo_steps):
+            axis.imshow(image, cmap="gray", vmin=0, vmax=255,
+                        interpolation="nearest" if max(image.shape) <= 28 else "antialiased")
+            axis.set_title(f"{step}\n{size(image)}", fontsize=9)
+    for axis in axes.flat:
+        axis.set(xticks=[], yticks=[])
+    figure.suptitle("From a photo to what the model receives (preprocess.py)", fontsize=12)
     return figure

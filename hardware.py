@@ -128,8 +128,21 @@ def cluster_task(environ=os.environ):
     return ClusterTask(cluster, task["type"], task["index"])
 
 
-# How long a worker waits for the others to start before giving up.
-CLUSTER_TIMEOUT = float(os.environ.get("CLUSTER_TIMEOUT_SECONDS", 120))
+# How long a worker waits for the others to start before giving up, unless
+# CLUSTER_TIMEOUT_SECONDS says otherwise.
+CLUSTER_TIMEOUT = 120
+
+
+def cluster_timeout(environ=os.environ):
+    """CLUSTER_TIMEOUT_SECONDS, checked: a typo there must not become a traceback or an endless wait."""
+    text = environ.get("CLUSTER_TIMEOUT_SECONDS", str(CLUSTER_TIMEOUT))
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise ClusterError(f"CLUSTER_TIMEOUT_SECONDS must be a positive number of seconds, not {text!r}")
+    return seconds
 
 
 def _multi_worker_strategy(task, timeout=None):
@@ -141,7 +154,7 @@ def _multi_worker_strategy(task, timeout=None):
     meanwhile. So a small watchdog process prints the message, and faulthandler's
     C-level timer ends this process with exit code 1, silently.
     """
-    timeout = CLUSTER_TIMEOUT if timeout is None else timeout
+    timeout = cluster_timeout() if timeout is None else timeout
     peers = [address for job, addresses in task.cluster.items() for i, address in enumerate(addresses)
              if (job, i) != (task.type, task.index)]
     message = (f"error: the cluster did not come together within {timeout:g} seconds: no answer from "

@@ -4,6 +4,7 @@
     python predict.py --test-index 0 1 2             # Fashion-MNIST test images: no photo needed
     python predict.py photos/ --json                 # the same as JSON, for scripts
     python predict.py sneaker.jpg --no-preprocess    # the photo only resized: see why preprocessing matters
+    python predict.py sneaker.jpg --steps            # also draw each preprocessing step (runs/preprocessing.png)
 
 Each photo is first made to look like a Fashion-MNIST image (preprocess.py):
 grayscale, a light background inverted, cropped to the garment, centred, 28x28.
@@ -25,12 +26,13 @@ import numpy as np  # noqa: E402
 import artifacts  # noqa: E402
 import figures  # noqa: E402
 import preprocess  # noqa: E402
-from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_fashion_mnist  # noqa: E402
-from model_files import (DEFAULT_MODEL, ModelFileError, check_input_shape, existing_model_file,  # noqa: E402
-                         load_model)
+from data import CLASS_NAMES, DATA_DIR_HELP, NUM_CLASSES, DataError, load_fashion_mnist  # noqa: E402
+from model_files import (DEFAULT_MODEL, PASS_A_MODEL, ModelFileError, check_input_shape,  # noqa: E402
+                         existing_model_file, load_model)
 
 TOP = 3  # classes printed per image
 MAX_FIGURE_ROWS = 20  # a taller figure is unreadable; the table still lists every image
+STEPS_FIGURE = "preprocessing.png"  # --steps' figure, beside predictions.png
 
 
 class PredictError(Exception):
@@ -59,19 +61,24 @@ def parse_args(argv=None):
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
     parser.add_argument("--no-preprocess", action="store_true",
                         help="feed each photo only resized to 28x28, to see what preprocessing buys")
+    parser.add_argument("--steps", action="store_true",
+                        help=f"also draw each preprocessing step of each photo ({STEPS_FIGURE} in --out)")
     parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP + "; for --test-index")
     args = parser.parse_args(argv)
     if bool(args.photos) == bool(args.test_index):
         parser.error("give either photos or --test-index N ..., not both" if args.photos
                      else "give one or more photos (files or folders), or --test-index N ...")
-    if args.no_preprocess and args.test_index:
-        parser.error("--no-preprocess is for photos: test images are already what the model takes")
+    if args.test_index and (args.no_preprocess or args.steps):
+        parser.error("--no-preprocess and --steps are for photos: test images are already what the model takes")
+    if args.steps and args.no_preprocess:
+        parser.error("--steps draws the preprocessing that --no-preprocess leaves out: give one of them")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
+        check_out_folder(args.out)
         model_file = existing_model_file(args.model)  # before reading anything: the likeliest mistake
         if args.test_index:
             samples = test_samples(args.test_index, args.data_dir)
@@ -80,12 +87,32 @@ def main(argv=None):
             samples = photo_samples(args.photos, to_model_input)
         model = load_model(model_file)
         check_input_shape(model, model_file)
+        check_classes(model, model_file)
         probabilities = classify(model, [sample.model_input for sample in samples])
         print(json.dumps(as_json(samples, probabilities), indent=2) if args.json else table(samples, probabilities))
-        figure_path = save_figure(samples, probabilities, artifacts.RunFolder(args.out).predictions_figure)
-        print(f"Wrote {figure_path}", file=sys.stderr if args.json else sys.stdout)
+        written = [save_figure(samples, probabilities, artifacts.RunFolder(args.out).predictions_figure)]
+        if args.steps:
+            written.append(save_steps_figure(samples, args.out / STEPS_FIGURE))
+        for path in written:
+            print(f"Wrote {path}", file=sys.stderr if args.json else sys.stdout)
     except (DataError, ModelFileError, PredictError, preprocess.PhotoError) as error:
         sys.exit(f"error: {error}")
+
+
+def check_out_folder(out):
+    """Refuse an --out that cannot be written before any work, not after the table is printed."""
+    problem = artifacts.folder_problem(out)
+    if problem:
+        raise PredictError(f"cannot write into --out {out}: {problem}.\n"
+                           "Pass --out a folder you can write to.")
+
+
+def check_classes(model, model_file):
+    """The table, the JSON and the figure name the 10 Fashion-MNIST classes, so the model must answer 10."""
+    shapes = [tuple(output.shape[1:]) for output in model.outputs]
+    if shapes != [(NUM_CLASSES,)]:
+        raise ModelFileError(f"{model_file} answers {', '.join(map(str, shapes))} per image, not the "
+                             f"{NUM_CLASSES} Fashion-MNIST class probabilities.\n{PASS_A_MODEL}")
 
 
 # --- the images ---------------------------------------------------------------------
@@ -110,7 +137,11 @@ def photo_samples(paths, to_model_input):
             samples.append(photo_sample(path, to_model_input))
             continue
         found = []
-        for file in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        except PermissionError:
+            raise PredictError(f"cannot read the folder {path}: permission denied. Check its permissions.") from None
+        for file in files:
             try:
                 found.append(photo_sample(file, to_model_input))
             except preprocess.PhotoError as error:
@@ -167,6 +198,18 @@ def save_figure(samples, probabilities, path):
                 for sample in shown]
     figure = figures.predictions([s.original for s in shown], [s.model_input for s in shown],
                                  probabilities[: len(shown)], captions, CLASS_NAMES)
+    return write_figure(figure, path)
+
+
+def save_steps_figure(samples, path):
+    """Each photo's preprocessing, step by step; the photos are read again, as the model's input was made."""
+    shown = samples[:MAX_FIGURE_ROWS]
+    steps = [preprocess.steps(preprocess.open_photo(sample.name)) for sample in shown]
+    figure = figures.preprocessing_steps([s.original for s in shown], [os.path.basename(s.name) for s in shown], steps)
+    return write_figure(figure, path)
+
+
+def write_figure(figure, path):
     try:
         artifacts.save_figure(figure, path, dpi=100)
     except OSError as error:

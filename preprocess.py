@@ -12,11 +12,17 @@ light background, off-centre. Each step below undoes one difference:
 numpy and Pillow only; no TensorFlow, so it is quick to import and to test.
 """
 
+import warnings
+
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from data import IMAGE_SHAPE
 
+# A photo is worked on at most this many pixels a side: plenty to find a garment that
+# ends up 28 pixels tall, and a 100-megapixel photo decodes in a fraction of the time
+# and memory (JPEGs are decoded at reduced scale directly).
+WORKING_SIZE = 1024
 BORDER = 0.05  # the outer 5% of each side is taken to be background
 GARMENT_THRESHOLD = 0.15  # of the brightest pixel: fainter pixels are background noise, not garment
 MARGIN = 0  # pixels around the garment: in Fashion-MNIST its longer side touches the frame
@@ -27,15 +33,23 @@ class PhotoError(Exception):
 
 
 def open_photo(path):
-    """The image in `path`, upright as its EXIF orientation says, fully decoded."""
+    """The image in `path`, at most WORKING_SIZE pixels a side, upright as its EXIF orientation says."""
     try:
-        with Image.open(path) as image:
+        # Between Pillow's limit and twice it (89 to 179 megapixels: a big phone's
+        # full-resolution photo) Pillow only warns; past it, it refuses (below).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            image.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.LANCZOS)
             image.load()  # decode now: a truncated file fails here, not later
             return ImageOps.exif_transpose(image)
     except FileNotFoundError:
         raise PhotoError(f"no such file: {path}. Check the path.") from None
     except IsADirectoryError:
         raise PhotoError(f"{path} is a folder; pass the image files in it.") from None
+    except PermissionError:
+        raise PhotoError(f"cannot read {path}: permission denied. Check the file's permissions.") from None
     except UnidentifiedImageError:
         raise PhotoError(f"{path} is not an image that Pillow can read. "
                          "Pass a photo (JPEG, PNG, WebP, ...).") from None
@@ -51,6 +65,8 @@ def to_grayscale(image):
 
     Transparent areas become white, the background a product photo usually has.
     """
+    if image.mode == "LAB":  # Pillow cannot convert it, but its first band is the lightness
+        return np.asarray(image.getchannel("L"), dtype=np.float32)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         values = np.asarray(image, dtype=np.float32)
         top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
@@ -113,8 +129,20 @@ def stretch_contrast(gray):
 
 def to_fashion_mnist(image):
     """A Pillow image of a garment -> a 28x28 uint8 image like Fashion-MNIST's."""
-    garment = garment_on_black(to_grayscale(image))
-    return stretch_contrast(resize(pad_to_square(crop_to_garment(garment))))
+    return steps(image)[-1][1]
+
+
+def steps(image):
+    """Every stage of to_fashion_mnist in order, [(what was done, 2-D array 0..255)], to draw them."""
+    gray = to_grayscale(image)
+    garment = garment_on_black(gray)
+    cropped = crop_to_garment(garment)
+    square = pad_to_square(cropped)
+    return [("grayscale", gray),
+            ("background removed,\ngarment light on black", garment),
+            ("cropped to the garment", cropped),
+            ("padded to a square", square),
+            ("28x28, contrast 0..255", stretch_contrast(resize(square)))]
 
 
 def only_resized(image):

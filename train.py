@@ -48,39 +48,38 @@ RESUME_SETTINGS = ["models", "epochs", "batch_size", "learning_rate", "seed", "l
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME",
-                        help=f"models to train, any of: {', '.join(MODELS)}")
+                        help=f"models to train, any of: {', '.join(MODELS)} (default: {' '.join(DEFAULT_MODELS)})")
     parser.add_argument("--epochs", type=int, help="epochs per model (default: per model, "
                         + ", ".join(f"{m} {r['epochs']}" for m, r in RECIPES.items()) + ")")
     parser.add_argument("--batch-size", type=int, default=training.BATCH_SIZE,
-                        help="images per step and device; the global batch is this times the replicas")
+                        help="images per step and device; the global batch is this times the replicas (default: %(default)s)")
     parser.add_argument("--learning-rate", type=float, help="peak learning rate (default: per model, "
                         + ", ".join(f"{m} {r['learning_rate']:g}" for m, r in RECIPES.items()) + ")")
-    parser.add_argument("--seed", type=int, default=training.SEED, help="seeds the split, the weights and the shuffling")
+    parser.add_argument("--seed", type=int, default=training.SEED, help="seeds the split, the weights and the shuffling (default: %(default)s)")
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
-    parser.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, help="where models, results and figures go")
+    parser.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, help="where models, results and figures go (default: %(default)s)")
     parser.add_argument("--limit", type=int, help="train on the first N training images only")
     parser.add_argument("--validation-size", type=int, default=VALIDATION_SIZE,
-                        help="training images held out to monitor each epoch (0: none)")
+                        help="training images held out to monitor each epoch, 0 for none (default: %(default)s)")
     parser.add_argument("--target-accuracy", type=float,
                         help="stop a model once its validation accuracy reaches this (e.g. 0.91)")
     parser.add_argument("--conv-filters", type=int, nargs="+", metavar="N",
                         help="the cnn's conv stack: filters per Conv2D+MaxPooling2D block (default: 64 64)")
     parser.add_argument("--precision", choices=["auto", *hardware.POLICIES], default="auto",
-                        help="auto: mixed bfloat16 on hardware with native bf16, else float32")
+                        help="auto (the default): mixed bfloat16 on hardware with native bf16, else float32")
     parser.add_argument("--strategy", choices=["auto", "none", "mirrored", "multiworker"], default="auto",
-                        help="tf.distribute strategy; auto: mirrored over several GPUs, else none")
+                        help="tf.distribute strategy; auto (the default): mirrored over several GPUs, else none")
     parser.add_argument("--cpu-devices", type=int, default=1,
-                        help="split the CPU into N logical devices (to try --strategy mirrored without GPUs)")
+                        help="split the CPU into N logical devices, to try --strategy mirrored without GPUs (default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue a stopped run in --out from its last completed epoch")
     parser.add_argument("--tensorboard", nargs="?", const=True, type=Path, metavar="DIR",
                         help="log scalars and feature maps for TensorBoard into DIR (without DIR: logs/ in --out)")
     parser.add_argument("--verbose", choices=["auto", "0", "1", "2"], default="auto",
                         help="Keras' output: 1 progress bars, 2 one line per epoch, 0 none; "
-                             "auto: 1 on a terminal, 2 when the output goes to a file or pipe")
+                             "auto (the default): 1 on a terminal, 2 when the output goes to a file or pipe")
     args = parser.parse_args(argv)
     check_args(parser, args)
     if args.tensorboard is True:  # the flag without DIR
@@ -234,7 +233,8 @@ def run(args):
         run_folder.backups.rmdir()
     if run_folder.path != args.out:
         shutil.rmtree(run_folder.path)
-        print(f"\n{task.type} {task.index}: done; the chief holds the results, in its --out.")
+        print(f"\n{task.type} {task.index}: done, its temporary copy removed; "
+              "the chief holds the results, in its --out.")
     return results
 
 

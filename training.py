@@ -8,6 +8,7 @@ whole, and checked for a diverging loss.
 
 import dataclasses
 import math
+import re
 import shutil
 import time
 from pathlib import Path
@@ -243,4 +244,15 @@ def train_model(settings, train, validation, strategy, run_folder, resume=False,
                   verbose=logging.verbose)
     except KeyboardInterrupt:
         raise Interrupted(f"{name} after {len(rows)} of {settings.epochs} epochs") from None
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError) as error:
+        if not multi_worker(strategy):
+            raise
+        # A peer died: TensorFlow's coordination service notices its missing heartbeats
+        # (about 15 s) and aborts the collectives on the survivors with a page of graph
+        # trace; the user needs only who stopped and how to go on.
+        lost = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", error.message))) or ["a peer"]
+        raise TrainingError(
+            f"{name}: the cluster lost {', '.join(lost)} after {len(rows)} of {settings.epochs} epochs. "
+            "Stop every worker, then start the same command with --resume on each: "
+            "all of them continue from the last completed epoch.") from None
     return model, rows

@@ -117,9 +117,14 @@ def test_killed_worker_then_resume_on_both_continues_from_the_last_epoch(tmp_pat
             time.sleep(0.05)
         time.sleep(1)  # epoch 2's backups are written on both workers right after the chief's history
         assert 2 <= len(history(tmp_path / "out0")) < 4, workers.output(0)[-2000:]
-        os.killpg(workers.processes[1].pid, signal.SIGKILL)  # worker 1 dies; worker 0 is then stopped too
+        os.killpg(workers.processes[1].pid, signal.SIGKILL)  # worker 1 dies
+        survivor = workers.processes[0].wait(timeout=90)  # TensorFlow notices the missing heartbeats
     finally:
         workers.kill()
+    assert survivor == 1
+    last_line = workers.output(0).strip().splitlines()[-1]
+    assert last_line.startswith("error: cnn: the cluster lost /job:worker/replica:0/task:1 after"), last_line
+    assert "--resume" in last_line and "Traceback" not in workers.output(0)
     done = len(history(tmp_path / "out0"))
     resumed = Workers(tmp_path, free_ports(2), [*args, "--resume"])
     try:
@@ -173,3 +178,10 @@ def test_a_peer_that_never_answers_gives_up_after_the_timeout(tmp_path, monkeypa
     assert "error: the cluster did not come together within 5 seconds" in result.stderr
     assert f"127.0.0.1:{ports[1]}" in result.stderr and "Traceback" not in result.stderr
     assert seconds < 40
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5", "inf", "nan"])
+def test_a_bad_cluster_timeout_is_refused_with_one_message(value):
+    with pytest.raises(hardware.ClusterError, match="CLUSTER_TIMEOUT_SECONDS must be a positive number"):
+        hardware.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": value})
+    assert hardware.cluster_timeout({}) == 120 and hardware.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": "2.5"}) == 2.5

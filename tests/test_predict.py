@@ -71,16 +71,19 @@ def two_photos(tmp_path_factory, fashion_mnist):
 
 def test_a_folder_is_classified_and_its_bad_files_reported(trained_cnn, two_photos, tmp_path):
     _, model_file = trained_cnn
-    result = run_script("predict.py", two_photos, "--model", model_file, "--out", tmp_path)
+    result = run_script("predict.py", two_photos, "--model", model_file, "--out", tmp_path, "--steps")
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"skipped: {two_photos / 'notes.jpg'} is not an image that Pillow can read." in result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["image", "1st", "2nd", "3rd"]
     assert lines[1].startswith(str(two_photos / "boot.jpg")) and "Ankle boot" in lines[1]
     assert lines[2].startswith(str(two_photos / "pullover.jpg"))
-    assert lines[-1] == f"Wrote {tmp_path / 'predictions.png'}"
-    figure = np.asarray(Image.open(tmp_path / "predictions.png"))
-    assert figure.shape[0] > 400 and figure.std() > 10  # two rows drawn, not blank
+    assert len(lines) == 5
+    assert lines[3:] == [f"Wrote {tmp_path / 'predictions.png'}", f"Wrote {tmp_path / 'preprocessing.png'}"]
+    # Two rows, not blank: 2.6 inches a row and 11 wide at 100 dpi; 6 panels of 2.1 x 2.5 inches a row.
+    for name, size in (("predictions.png", (520, 1100)), ("preprocessing.png", (500, 1260))):
+        figure = np.asarray(Image.open(tmp_path / name).convert("L"))
+        assert figure.shape == size and figure.std() > 10, name
 
 
 def test_test_images_as_json(trained_cnn, tmp_path):
@@ -97,60 +100,73 @@ def test_test_images_as_json(trained_cnn, tmp_path):
     assert f"Wrote {tmp_path / 'predictions.png'}" in result.stderr
 
 
-def make_bad_inputs(tmp, trained_model_file):
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bad")
     (tmp / "empty").mkdir()
     (tmp / "notes.jpg").write_text("not an image")
     (tmp / "notes.keras").write_text("not a model")
+    (tmp / "a_file").write_text("")
     Image.new("RGB", (200, 200), "white").save(tmp / "full.png")
     (tmp / "cut.png").write_bytes((tmp / "full.png").read_bytes()[:200])
-    inputs = keras.Input((32, 32, 3))
-    keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs))).save(tmp / "cifar.keras")
-    return {"tmp": tmp, "model": trained_model_file}
+    # Pillow refuses images over twice its MAX_IMAGE_PIXELS (about 179 million pixels):
+    # a 14,000 x 14,000 PNG of one colour is small on disk.
+    Image.new("L", (14000, 14000), 255).save(tmp / "huge.png")
+    cifar = keras.Input((32, 32, 3))
+    keras.Model(cifar, keras.layers.Dense(10)(keras.layers.Flatten()(cifar))).save(tmp / "cifar.keras")
+    digits = keras.Input((28, 28, 1))
+    keras.Model(digits, keras.layers.Dense(5, activation="softmax")(keras.layers.Flatten()(digits))).save(
+        tmp / "five.keras")
+    return tmp
 
 
 BAD_INPUT = {
     "missing photo": (["{tmp}/nowhere.jpg"], "error: no such file: {tmp}/nowhere.jpg. Check the path."),
-    "empty folder": (["{tmp}/empty"], "error: no readable images in the folder {tmp}/empty."),
-    "text as jpg": (["{tmp}/notes.jpg"], "error: {tmp}/notes.jpg is not an image that Pillow can read."),
-    "truncated": (["{tmp}/cut.png"], "error: {tmp}/cut.png is damaged or truncated"),
+    "empty folder": (["{tmp}/empty"], "error: no readable images in the folder {tmp}/empty. "
+                                      "Pass image files (JPEG, PNG, ...) or a folder that holds some."),
+    "text as jpg": (["{tmp}/notes.jpg"], "error: {tmp}/notes.jpg is not an image that Pillow can read. "
+                                         "Pass a photo (JPEG, PNG, WebP, ...)."),
+    "truncated": (["{tmp}/cut.png"], "error: {tmp}/cut.png is damaged or truncated ("),
+    "huge": (["{tmp}/huge.png"], "error: {tmp}/huge.png is too large to open safely ("),
     "not a keras file": (["--test-index", "0", "--model", "{tmp}/notes.keras"],
-                         "error: {tmp}/notes.keras is not a Keras model file"),
+                         "error: {tmp}/notes.keras is not a Keras model file that Keras"),
     "other input shape": (["--test-index", "0", "--model", "{tmp}/cifar.keras"],
                           "error: {tmp}/cifar.keras takes inputs of shape (32, 32, 3), not one (28, 28, 1) image"),
-    "missing model": (["--test-index", "0", "--model", "{tmp}/none.keras"], "error: no model file at {tmp}/none.keras."),
+    "other classes": (["--test-index", "0", "--model", "{tmp}/five.keras"],
+                      "error: {tmp}/five.keras answers (5,) per image, not the 10 Fashion-MNIST class probabilities."),
+    "missing model": (["--test-index", "0", "--model", "{tmp}/none.keras"],
+                      "error: no model file at {tmp}/none.keras.\nPass --model PATH"),
     "test index": (["--test-index", "10000"], "error: --test-index takes test-image indices from 0 to 9999, got 10000"),
+    "out is a file": (["--test-index", "0", "--out", "{tmp}/a_file"],
+                      "error: cannot write into --out {tmp}/a_file: {tmp}/a_file is a file, not a folder.\n"
+                      "Pass --out a folder you can write to."),
 }
 
 
 @pytest.mark.parametrize("case", BAD_INPUT)
-def test_bad_input_gives_one_message_and_exit_code_1(case, trained_cnn, tmp_path):
-    """In-process, for speed: sys.exit with a message is exit code 1 and that one line on stderr."""
-    places = make_bad_inputs(tmp_path, trained_cnn[1])
+def test_bad_input_gives_one_message_and_exit_code_1(case, trained_cnn, bad_inputs, tmp_path, capsys):
+    """In-process, for speed: sys.exit with a message is exit code 1 and that message on stderr
+    (test_a_folder_is_classified_and_its_bad_files_reported runs the script itself)."""
     args, message = BAD_INPUT[case]
-    args = [arg.format(**places) for arg in args]
+    args = [arg.format(tmp=bad_inputs) for arg in args]
     if "--model" not in args:
-        args += ["--model", str(places["model"])]
+        args += ["--model", str(trained_cnn[1])]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "out")]
     with pytest.raises(SystemExit) as exit:
-        predict.main([*args, "--out", str(tmp_path / "out"), "--data-dir", str(DATA_DIR)])
-    assert isinstance(exit.value.code, str)  # Python prints it to stderr and exits with 1
-    assert exit.value.code.startswith(message.format(**places))
+        predict.main([*args, "--data-dir", str(DATA_DIR)])
+    assert isinstance(exit.value.code, str)  # not a traceback: Python prints it and exits with 1
+    assert exit.value.code.startswith(message.format(tmp=bad_inputs)) and exit.value.code.count("error: ") == 1
+    assert capsys.readouterr().out == ""
     assert not (tmp_path / "out").exists(), "nothing is written for bad input"
-
-
-def test_a_huge_image_is_refused(trained_cnn, tmp_path):
-    # Pillow refuses images over twice its MAX_IMAGE_PIXELS (about 179 million pixels):
-    # a 14,000 x 14,000 PNG of one colour is small on disk.
-    Image.new("L", (14000, 14000), 255).save(tmp_path / "huge.png", optimize=False)
-    result = run_script("predict.py", tmp_path / "huge.png", "--model", trained_cnn[1], "--out", tmp_path / "out")
-    assert result.returncode == 1
-    assert f"error: {tmp_path / 'huge.png'} is too large to open safely" in result.stderr
-    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("flags, message", [
     ([], "give one or more photos (files or folders), or --test-index N ..."),
     (["a.jpg", "--test-index", "0"], "give either photos or --test-index N ..., not both"),
-    (["--test-index", "0", "--no-preprocess"], "--no-preprocess is for photos"),
+    (["--test-index", "0", "--no-preprocess"], "--no-preprocess and --steps are for photos"),
+    (["--test-index", "0", "--steps"], "--no-preprocess and --steps are for photos"),
+    (["a.jpg", "--steps", "--no-preprocess"], "--steps draws the preprocessing that --no-preprocess leaves out"),
 ])
 def test_flags_that_do_not_go_together_are_refused(flags, message, capsys):
     with pytest.raises(SystemExit) as exit:

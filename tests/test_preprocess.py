@@ -1,5 +1,7 @@
 """preprocess.py: each step on synthetic images with a known answer, and bad files."""
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,6 +15,12 @@ def garment_on_white(size=(300, 400), box=(50, 150, 200, 260), shade=40):
     top, bottom, left, right = box
     gray[top:bottom, left:right] = shade
     return Image.fromarray(gray).convert("RGB")
+
+
+def rotate_90():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    return exif
 
 
 def test_a_fashion_mnist_like_image_comes_out_unchanged():
@@ -62,17 +70,27 @@ def test_pad_to_square_centres():
     np.testing.assert_array_equal(np.flatnonzero(square.max(axis=1)), range(1, 11))
 
 
+def test_steps_are_the_pipeline_and_end_in_its_result():
+    photo = garment_on_white()
+    steps = preprocess.steps(photo)
+    assert [image.shape for _, image in steps] == [(300, 400), (300, 400), (100, 60), (100, 100), (28, 28)]
+    np.testing.assert_array_equal(steps[-1][1], preprocess.to_fashion_mnist(photo))
+
+
 def test_stretch_contrast_spans_0_to_255():
     np.testing.assert_array_equal(preprocess.stretch_contrast(np.array([[10.0, 20.0], [30.0, 50.0]])),
                                   [[0, 64], [128, 255]])
     np.testing.assert_array_equal(preprocess.stretch_contrast(np.full((2, 2), 7.0)), np.zeros((2, 2)))
 
 
-@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "L", "I;16", "CMYK"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "L", "I;16", "CMYK", "LAB"])
 def test_every_image_mode_converts_to_the_same_grayscale(mode):
     rgb = garment_on_white()
     if mode == "I;16":  # 16-bit: 255 -> 65535
         image = Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257)
+    elif mode == "LAB":  # Pillow cannot convert RGB to LAB: build it from its lightness band
+        neutral = Image.new("L", rgb.size, 128)
+        image = Image.merge("LAB", [rgb.convert("L"), neutral, neutral])
     elif mode == "P":  # an adaptive palette holds both colours exactly
         image = rgb.convert("P", palette=Image.Palette.ADAPTIVE)
     else:
@@ -92,11 +110,33 @@ def test_transparency_counts_as_a_white_background():
 
 def test_exif_orientation_is_honoured(tmp_path):
     image = garment_on_white(size=(100, 200), box=(10, 30, 20, 180))  # a wide bar: 20 x 160
-    exif = Image.Exif()
-    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
-    image.save(tmp_path / "rotated.jpg", exif=exif)
+    image.save(tmp_path / "rotated.jpg", exif=rotate_90())
     opened = preprocess.open_photo(tmp_path / "rotated.jpg")
     assert opened.size == (100, 200)  # width, height: upright, as a viewer shows it
+
+
+def test_a_big_photo_is_shrunk_and_still_turned_upright(tmp_path):
+    garment_on_white(size=(1500, 3000), box=(100, 1400, 1000, 1200)).save(tmp_path / "big.jpg", exif=rotate_90())
+    opened = preprocess.open_photo(tmp_path / "big.jpg")
+    assert opened.size == (512, 1024)  # 3000 x 1500 shrunk to WORKING_SIZE (1024 x 512), then turned upright
+
+
+def test_a_photo_past_pillows_warning_size_opens_quietly(tmp_path, monkeypatch):
+    garment_on_white().save(tmp_path / "large.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)  # 120,000 pixels: warned about, not refused
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert preprocess.open_photo(tmp_path / "large.png").size == (400, 300)
+
+
+def test_an_unreadable_file_says_so(tmp_path, monkeypatch):
+    def refuse(path):  # the tests may run as root, whom chmod does not stop
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Image, "open", refuse)
+    with pytest.raises(preprocess.PhotoError) as error:
+        preprocess.open_photo(tmp_path / "secret.jpg")
+    assert str(error.value) == f"cannot read {tmp_path / 'secret.jpg'}: permission denied. Check the file's permissions."
 
 
 @pytest.mark.parametrize("case, message", [
