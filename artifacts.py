@@ -58,6 +58,11 @@ class RunFolder:
         return self.path / "predictions.png"
 
     @property
+    def preprocessing_figure(self):
+        """predict.py --steps' figure: each photo, step by step, to the 28x28 image."""
+        return self.path / "preprocessing.png"
+
+    @property
     def logs(self):
         """TensorBoard's --logdir by default: one sub-folder per model."""
         return self.path / "logs"

@@ -32,7 +32,6 @@ from model_files import (DEFAULT_MODEL, PASS_A_MODEL, ModelFileError, check_inpu
 
 TOP = 3  # classes printed per image
 MAX_FIGURE_ROWS = 20  # a taller figure is unreadable; the table still lists every image
-STEPS_FIGURE = "preprocessing.png"  # --steps' figure, beside predictions.png
 
 
 class PredictError(Exception):
@@ -62,7 +61,7 @@ def parse_args(argv=None):
     parser.add_argument("--no-preprocess", action="store_true",
                         help="feed each photo only resized to 28x28, to see what preprocessing buys")
     parser.add_argument("--steps", action="store_true",
-                        help=f"also draw each preprocessing step of each photo ({STEPS_FIGURE} in --out)")
+                        help="also draw each preprocessing step of each photo (preprocessing.png in --out)")
     parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP + "; for --test-index")
     args = parser.parse_args(argv)
     if bool(args.photos) == bool(args.test_index):
@@ -90,9 +89,10 @@ def main(argv=None):
         check_classes(model, model_file)
         probabilities = classify(model, [sample.model_input for sample in samples])
         print(json.dumps(as_json(samples, probabilities), indent=2) if args.json else table(samples, probabilities))
-        written = [save_figure(samples, probabilities, artifacts.RunFolder(args.out).predictions_figure)]
+        run_folder = artifacts.RunFolder(args.out)
+        written = [save_figure(samples, probabilities, run_folder.predictions_figure)]
         if args.steps:
-            written.append(save_steps_figure(samples, args.out / STEPS_FIGURE))
+            written.append(save_steps_figure(samples, run_folder.preprocessing_figure))
         for path in written:
             print(f"Wrote {path}", file=sys.stderr if args.json else sys.stdout)
     except (DataError, ModelFileError, PredictError, preprocess.PhotoError) as error:
