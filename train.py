@@ -178,11 +178,11 @@ def check_tensorboard(log_dir):
 
 
 def run(args):
+    task = hardware.cluster_task() if args.strategy == "multiworker" else None  # a bad TF_CONFIG stops here
     if args.tensorboard:
         check_tensorboard(args.tensorboard)
     if args.cpu_devices > 1:
         hardware.split_cpu(args.cpu_devices)
-    task = hardware.cluster_task() if args.strategy == "multiworker" else None  # a bad TF_CONFIG stops here
     if task and not task.is_chief:
         args.tensorboard = None  # the chief logs the run; on one machine the workers would share its folder
     strategy = hardware.make_strategy("mirrored" if args.cpu_devices > 1 and args.strategy == "auto"
@@ -197,7 +197,7 @@ def run(args):
     data = load_data(args.data_dir, args.validation_size, args.seed, args.limit)
     print(f"Data: {len(data.train.images)} training, {len(data.validation.images)} validation, "
           f"{len(data.test.images)} test images")
-    run_folder = artifacts.RunFolder(args.out if task is None or task.is_chief else worker_folder(task, args.out))
+    run_folder = run_folder_of(task, args.out)
     flags = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
     if args.resume:
         state = resume_state(flags, run_folder)
@@ -238,6 +238,11 @@ def run(args):
     return results
 
 
+def run_folder_of(task, out):
+    """--out for a run on one machine and for the chief; a temporary folder for another worker."""
+    return artifacts.RunFolder(out if task is None or task.is_chief else worker_folder(task, out))
+
+
 def worker_folder(task, out):
     """Where a worker other than the chief writes: a temporary folder, removed when the run ends.
 
@@ -263,7 +268,8 @@ def main(argv=None):
         run(args)
     except (Interrupted, KeyboardInterrupt) as where:
         stopped = f"during {where}" if isinstance(where, Interrupted) else "between models"
-        sys.exit(f"\nStopped {stopped}. Completed epochs are backed up in {artifacts.RunFolder(args.out).backups}.\n"
+        task = hardware.cluster_task() if args.strategy == "multiworker" else None  # checked by run() already
+        sys.exit(f"\nStopped {stopped}. Completed epochs are backed up in {run_folder_of(task, args.out).backups}.\n"
                  f"Resume with: {resume_command()}")
     except DataError as error:
         sys.exit(f"error: {error}")

@@ -185,3 +185,22 @@ def test_a_bad_cluster_timeout_is_refused_with_one_message(value):
     with pytest.raises(hardware.ClusterError, match="CLUSTER_TIMEOUT_SECONDS must be a positive number"):
         hardware.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": value})
     assert hardware.cluster_timeout({}) == 120 and hardware.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": "2.5"}) == 2.5
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_a_stopped_worker_names_its_own_backup_folder(index, tmp_path, monkeypatch):
+    """The chief backs up into --out; another worker into its temporary folder, which --resume finds again."""
+    import train
+    from training import Interrupted
+
+    def stopped(args):
+        raise Interrupted("cnn after 1 of 2 epochs")
+
+    monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], index))
+    monkeypatch.setattr(train, "run", stopped)
+    with pytest.raises(SystemExit) as exit:
+        train.main(["--strategy", "multiworker", "--out", str(tmp_path / "out")])
+    task = hardware.cluster_task()
+    backups = tmp_path / "out" / "backup" if index == 0 else train.worker_folder(task, tmp_path / "out") / "backup"
+    assert exit.value.code.startswith(f"\nStopped during cnn after 1 of 2 epochs. "
+                                      f"Completed epochs are backed up in {backups}.\n")
