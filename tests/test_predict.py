@@ -10,7 +10,7 @@ from PIL import Image
 
 import predict
 import preprocess
-from conftest import DATA_DIR, as_photo, run_script
+from conftest import as_photo, run_script
 from model import build_model
 
 ROUND_TRIP_IMAGES = 300
@@ -144,20 +144,19 @@ BAD_INPUT = {
 
 
 @pytest.mark.parametrize("case", BAD_INPUT)
-def test_bad_input_gives_one_message_and_exit_code_1(case, trained_cnn, bad_inputs, tmp_path, capsys):
-    """In-process, for speed: sys.exit with a message is exit code 1 and that message on stderr
-    (test_a_folder_is_classified_and_its_bad_files_reported runs the script itself)."""
+def test_bad_input_gives_one_message_and_exit_code_1(case, trained_cnn, bad_inputs, tmp_path):
+    """As a user runs it: exit code 1, one message on stderr, nothing on stdout, nothing written."""
     args, message = BAD_INPUT[case]
     args = [arg.format(tmp=bad_inputs) for arg in args]
     if "--model" not in args:
-        args += ["--model", str(trained_cnn[1])]
+        args += ["--model", trained_cnn[1]]
     if "--out" not in args:
-        args += ["--out", str(tmp_path / "out")]
-    with pytest.raises(SystemExit) as exit:
-        predict.main([*args, "--data-dir", str(DATA_DIR)])
-    assert isinstance(exit.value.code, str)  # not a traceback: Python prints it and exits with 1
-    assert exit.value.code.startswith(message.format(tmp=bad_inputs)) and exit.value.code.count("error: ") == 1
-    assert capsys.readouterr().out == ""
+        args += ["--out", tmp_path / "out"]
+    result = run_script("predict.py", *args)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    error = result.stderr[result.stderr.index("error: "):]
+    assert error.startswith(message.format(tmp=bad_inputs)) and error.count("error: ") == 1
     assert not (tmp_path / "out").exists(), "nothing is written for bad input"
 
 
