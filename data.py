@@ -58,8 +58,12 @@ def load_fashion_mnist(data_dir=None):
     data_dir: a folder holding the four .gz files. None means $FASHION_MNIST_DIR if
     set, else the standard Keras download and cache (~/.keras/datasets/fashion-mnist).
     """
-    data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
-    paths = _local_files(data_dir) if data_dir else keras_cached_files()
+    if data_dir:
+        paths = _local_files(data_dir, "--data-dir")
+    elif os.environ.get(DATA_DIR_ENV):
+        paths = _local_files(os.environ[DATA_DIR_ENV], f"${DATA_DIR_ENV}")
+    else:
+        paths = keras_cached_files()
     arrays = {name: read_idx(path) for name, path in paths.items()}
     return (
         Images(arrays["train-images-idx3-ubyte.gz"], arrays["train-labels-idx1-ubyte.gz"]),
@@ -97,11 +101,13 @@ def to_dataset(x, y, batch_size, shuffle_seed=None):
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def _local_files(data_dir):
+def _local_files(data_dir, given_by):
+    """{file name: path} in data_dir; given_by (the flag or the variable) is named if it is wrong."""
     if not os.path.isdir(data_dir):
+        problem = "is a file, not a folder" if os.path.exists(data_dir) else "not found"
         raise DataError(
-            f"data folder not found: {data_dir}\n"
-            f"It should hold the four Fashion-MNIST files: {', '.join(FILES)}.\n"
+            f"data folder {problem}: {data_dir} (from {given_by})\n"
+            f"It should be the folder holding the four Fashion-MNIST files: {', '.join(FILES)}.\n"
             f"Download them from {ZALANDO_URL}, or leave out --data-dir "
             f"(and unset {DATA_DIR_ENV}) to let Keras download them."
         )

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 def training_curves(histories):
     """Accuracy and loss per epoch, training (solid) vs validation (dashed), all models."""
     figure, (accuracy_axis, loss_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    all_epochs = sorted({row["epoch"] for rows in histories.values() for row in rows})
     for (name, rows), colour in zip(histories.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
         epochs = [row["epoch"] for row in rows]
         for axis, metric in ((accuracy_axis, "accuracy"), (loss_axis, "loss")):
@@ -25,6 +26,8 @@ def training_curves(histories):
     for axis, metric in ((accuracy_axis, "Accuracy"), (loss_axis, "Loss")):
         axis.set(title=metric, xlabel="epoch", ylabel=metric.lower())
         axis.xaxis.get_major_locator().set_params(integer=True)
+        if len(all_epochs) == 1:  # one point: the locator would fall back to ticks like 0.98, 1.02
+            axis.set_xticks(all_epochs)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.tight_layout()

@@ -23,6 +23,10 @@ def existing_model_file(path, fix=PASS_A_MODEL):
     path = Path(path)
     if path.is_file():
         return path
+    if path.is_dir():
+        kind = ("a SavedModel export (for TF Serving, not Keras)" if (path / "saved_model.pb").is_file()
+                else "a folder")
+        raise ModelFileError(f"{path} is {kind}, not a .keras model file.\n{fix}")
     if path == DEFAULT_MODEL:
         raise ModelFileError(f"no trained model at {path}.\n"
                              "Run `python train.py` first, or pass --model PATH to a saved .keras model.")

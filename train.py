@@ -42,6 +42,8 @@ from training import RECIPES, Interrupted, TrainingError  # noqa: E402
 # The per-model epochs and learning rates are training.RECIPES, the batch size
 # training.BATCH_SIZE, the held-out split data.VALIDATION_SIZE.
 DEFAULT_MODELS = ["dnn", "cnn"]
+# The shell's code for a command stopped by Ctrl-C (128 + SIGINT): a script can tell a stop from an error.
+INTERRUPTED_EXIT_CODE = 130
 # A resumed run must match the stopped one in these settings.
 RESUME_SETTINGS = ["models", "epochs", "batch_size", "learning_rate", "seed", "limit",
                    "validation_size", "conv_filters"]
@@ -269,8 +271,9 @@ def main(argv=None):
     except (Interrupted, KeyboardInterrupt) as where:
         stopped = f"during {where}" if isinstance(where, Interrupted) else "between models"
         task = hardware.cluster_task() if args.strategy == "multiworker" else None  # checked by run() already
-        sys.exit(f"\nStopped {stopped}. Completed epochs are backed up in {run_folder_of(task, args.out).backups}.\n"
-                 f"Resume with: {resume_command()}")
+        print(f"\nStopped {stopped}. Completed epochs are backed up in {run_folder_of(task, args.out).backups}.\n"
+              f"Resume with: {resume_command()}", file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT_CODE)
     except DataError as error:
         sys.exit(f"error: {error}")
     except hardware.ClusterError as error:

@@ -79,11 +79,18 @@ class StopAtAccuracy(keras.callbacks.Callback):
     def __init__(self, target):
         super().__init__()
         self.target = target
+        self.reached = None
 
     def on_epoch_end(self, epoch, logs=None):
+        self.reached = None
         if logs.get("val_accuracy", 0) >= self.target:
-            print(f"\nReached {self.target:.1%} validation accuracy so cancelling training!")
+            self.reached = logs["val_accuracy"]
             self.model.stop_training = True
+
+    def on_train_end(self, logs=None):  # after Keras has printed the epoch's numbers
+        if self.reached is not None:
+            print(f"Reached {self.reached:.1%} validation accuracy (target {self.target:.1%}), "
+                  "so cancelling training!")
 
 
 class StopOnDivergence(keras.callbacks.Callback):
@@ -235,7 +242,7 @@ def train_model(settings, train, validation, strategy, run_folder, resume=False,
     if logging.tensorboard:  # after Backup: an epoch is logged once it is backed up, so a resume logs it once
         callbacks += tensorboard_logging.callbacks(logging.tensorboard / name, logging.probe,
                                                    fresh=not (resume and backup_dir.exists()))
-    print(f"\n== {name}: {model.count_params():,} parameters, {settings.epochs} epochs, "
+    print(f"\n== {name}: {model.count_params():,} parameters, {settings.epochs} epoch{'s' if settings.epochs > 1 else ''}, "
           f"batch {batch}, peak learning rate {settings.learning_rate:g}")
     try:
         model.fit(to_dataset(*train, batch, shuffle_seed=settings.seed),

@@ -79,8 +79,22 @@ def test_missing_folder_names_the_expected_files(tmp_path):
     with pytest.raises(DataError) as error:
         load_fashion_mnist(tmp_path / "nowhere")
     message = str(error.value)
-    assert message.startswith(f"data folder not found: {tmp_path / 'nowhere'}")
+    assert message.startswith(f"data folder not found: {tmp_path / 'nowhere'} (from --data-dir)\n")
     assert all(name in message for name in FILES)
+
+
+def test_a_wrong_folder_from_the_environment_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DataError) as error:
+        load_fashion_mnist()
+    assert str(error.value).startswith(f"data folder not found: {tmp_path / 'nowhere'} (from $FASHION_MNIST_DIR)\n")
+
+
+def test_a_file_given_as_the_folder_is_called_a_file(data_copy):
+    one_file = data_copy / "train-images-idx3-ubyte.gz"
+    with pytest.raises(DataError) as error:
+        load_fashion_mnist(one_file)
+    assert str(error.value).startswith(f"data folder is a file, not a folder: {one_file} (from --data-dir)\n")
 
 
 def test_missing_file_is_named(data_copy):

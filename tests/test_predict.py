@@ -107,6 +107,8 @@ def bad_inputs(tmp_path_factory):
     (tmp / "notes.jpg").write_text("not an image")
     (tmp / "notes.keras").write_text("not a model")
     (tmp / "a_file").write_text("")
+    (tmp / "cnn_savedmodel").mkdir()
+    (tmp / "cnn_savedmodel" / "saved_model.pb").write_bytes(b"")
     Image.new("RGB", (200, 200), "white").save(tmp / "full.png")
     (tmp / "cut.png").write_bytes((tmp / "full.png").read_bytes()[:200])
     # Pillow refuses images over twice its MAX_IMAGE_PIXELS (about 179 million pixels):
@@ -134,6 +136,11 @@ BAD_INPUT = {
                           "error: {tmp}/cifar.keras takes inputs of shape (32, 32, 3), not one (28, 28, 1) image"),
     "other classes": (["--test-index", "0", "--model", "{tmp}/five.keras"],
                       "error: {tmp}/five.keras answers (5,) per image, not the 10 Fashion-MNIST class probabilities."),
+    "folder as model": (["--test-index", "0", "--model", "{tmp}/empty"],
+                        "error: {tmp}/empty is a folder, not a .keras model file.\nPass --model PATH"),
+    "savedmodel as model": (["--test-index", "0", "--model", "{tmp}/cnn_savedmodel"],
+                            "error: {tmp}/cnn_savedmodel is a SavedModel export (for TF Serving, not Keras), "
+                            "not a .keras model file.\nPass --model PATH"),
     "missing model": (["--test-index", "0", "--model", "{tmp}/none.keras"],
                       "error: no model file at {tmp}/none.keras.\nPass --model PATH"),
     "test index": (["--test-index", "10000"], "error: --test-index takes test-image indices from 0 to 9999, got 10000"),

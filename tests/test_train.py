@@ -91,3 +91,24 @@ def test_comparison_verdict_counts_errors():
         "cnn": {"parameters": 2, "epochs": 1, "train_seconds": 2, "val_accuracy": None, "test_accuracy": 0.91, "test_loss": 0.2},
     })
     assert table.splitlines()[-1] == "CNN vs DNN: +3.0 points test accuracy, 25% fewer test errors"
+
+
+def test_target_accuracy_stops_after_the_epoch_that_reaches_it(capsys):
+    import numpy as np
+
+    from training import StopAtAccuracy
+
+    x, y = np.zeros((32, 2), np.float32), np.zeros(32, np.int64)  # one class: accuracy 100% at once
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, validation_data=(x, y), epochs=5, verbose=0, callbacks=[StopAtAccuracy(0.5)])
+    assert len(history.history["loss"]) == 1
+    assert capsys.readouterr().out == "Reached 100.0% validation accuracy (target 50.0%), so cancelling training!\n"
+
+
+def test_a_one_epoch_run_draws_its_curves_at_epoch_1_only():
+    import figures
+
+    row = {"epoch": 1, "accuracy": 0.5, "loss": 1.0, "val_accuracy": 0.6, "val_loss": 0.9}
+    figure = figures.training_curves({"dnn": [row], "cnn": [row]})
+    assert [list(axis.get_xticks()) for axis in figure.axes] == [[1], [1]]
