@@ -60,15 +60,18 @@ class FeatureMapImages(keras.callbacks.Callback):
         if not self.layers:
             return
         self.extractor = keras.Model(self.model.inputs, [layer.output for layer in self.layers])
+        logged_before = any(self.log_dir.glob(EVENT_FILES))  # a resumed run: the input is there already
         self.writer = tf.summary.create_file_writer(str(self.log_dir))
-        with self.writer.as_default():
-            tf.summary.image("input", feature_map_grid(self.image[0]), step=0, description=self.caption)
+        if not logged_before:
+            with self.writer.as_default():
+                tf.summary.image("input", feature_map_grid(self.image[0]), step=0, description=self.caption)
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.layers:
             return
         # training=False: random augmentation layers (cnn_plus) default to on when a model is called.
         maps = self.extractor([self.image], training=False)
+        maps = maps if isinstance(maps, (list, tuple)) else [maps]  # Keras unwraps a list of one output
         with self.writer.as_default():
             for layer, layer_maps in zip(self.layers, maps):
                 tf.summary.image(layer.name, feature_map_grid(layer_maps[0]), step=epoch,

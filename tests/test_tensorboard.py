@@ -89,6 +89,23 @@ def test_a_fresh_run_replaces_the_previous_runs_events_and_a_resumed_one_adds_to
     tensorboard_logging.callbacks(tmp_path, fresh=fresh)
     assert old_events.exists() != fresh and notes.exists()
 
+def test_a_resumed_run_logs_the_input_image_once(tmp_path):
+    import keras
+
+    import tensorboard_logging
+
+    inputs = keras.Input((28, 28, 1))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inputs))))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    image = np.zeros((28, 28), np.uint8)
+    for epoch, fresh in [(0, True), (1, False)]:  # a run stopped after epoch 1, then resumed
+        maps = tensorboard_logging.FeatureMapImages(tmp_path, image, "a black square")
+        model.fit(image[None, ..., None], np.zeros(1), initial_epoch=epoch, epochs=epoch + 1, verbose=0, callbacks=[maps])
+    images = summaries(tmp_path)
+    assert {tag: [step for step, _ in values] for tag, (_, values) in images.items()} == {
+        "input": [0], "conv2d": [0, 1]}
+
+
 def test_piped_output_is_one_line_per_epoch_without_escape_codes(logged_run):
     _, result = logged_run
     assert "\x1b" not in result.stdout + result.stderr  # the progress bar's bold and colours
