@@ -242,7 +242,8 @@ def train_model(settings, train, validation, strategy, run_folder, resume=False,
     if logging.tensorboard:  # after Backup: an epoch is logged once it is backed up, so a resume logs it once
         callbacks += tensorboard_logging.callbacks(logging.tensorboard / name, logging.probe,
                                                    fresh=not (resume and backup_dir.exists()))
-    print(f"\n== {name}: {model.count_params():,} parameters, {settings.epochs} epoch{'s' if settings.epochs > 1 else ''}, "
+    epochs = f"{settings.epochs} epoch" + ("s" if settings.epochs > 1 else "")
+    print(f"\n== {name}: {model.count_params():,} parameters, {epochs}, "
           f"batch {batch}, peak learning rate {settings.learning_rate:g}")
     try:
         model.fit(to_dataset(*train, batch, shuffle_seed=settings.seed),
