@@ -56,12 +56,15 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, help="epochs per model (default: per model, "
                         + ", ".join(f"{m} {r['epochs']}" for m, r in RECIPES.items()) + ")")
     parser.add_argument("--batch-size", type=int, default=training.BATCH_SIZE,
-                        help="images per step and device; the global batch is this times the replicas (default: %(default)s)")
+                        help="images per step and device; the global batch is this times the replicas "
+                             "(default: %(default)s)")
     parser.add_argument("--learning-rate", type=float, help="peak learning rate (default: per model, "
                         + ", ".join(f"{m} {r['learning_rate']:g}" for m, r in RECIPES.items()) + ")")
-    parser.add_argument("--seed", type=int, default=training.SEED, help="seeds the split, the weights and the shuffling (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=training.SEED,
+                        help="seeds the split, the weights and the shuffling (default: %(default)s)")
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
-    parser.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, help="where models, results and figures go (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=artifacts.RUNS_DIR,
+                        help="where models, results and figures go (default: %(default)s)")
     parser.add_argument("--limit", type=int, help="train on the first N training images only")
     parser.add_argument("--validation-size", type=int, default=VALIDATION_SIZE,
                         help="training images held out to monitor each epoch, 0 for none (default: %(default)s)")
@@ -74,7 +77,8 @@ def parse_args(argv=None):
     parser.add_argument("--strategy", choices=["auto", "none", "mirrored", "multiworker"], default="auto",
                         help="tf.distribute strategy; auto (the default): mirrored over several GPUs, else none")
     parser.add_argument("--cpu-devices", type=int, default=1,
-                        help="split the CPU into N logical devices, to try --strategy mirrored without GPUs (default: %(default)s)")
+                        help="split the CPU into N logical devices, to try --strategy mirrored without GPUs "
+                             "(default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue a stopped run in --out from its last completed epoch")
     parser.add_argument("--tensorboard", nargs="?", const=True, type=Path, metavar="DIR",

@@ -17,10 +17,12 @@ from training import TrainingError
 EPOCHS = 3  # conftest.short_run's
 QUICK = ["--limit", "2000", "--validation-size", "500", "--epochs", "2"]
 
+
 @pytest.fixture
 def logged_run(short_run):
     """conftest's short run of dnn and cnn, made with --tensorboard and its stdout a pipe."""
     return short_run
+
 
 def summaries(folder):
     """{tag: (plugin, [(step, value)])} from the event files in `folder`, read back as TensorBoard does."""
@@ -30,11 +32,13 @@ def summaries(folder):
                   [(event.step, tf.make_ndarray(event.tensor_proto)) for event in events.Tensors(tag)])
             for tag in events.Tags()["tensors"]}
 
+
 def test_one_folder_per_model_so_their_curves_overlay(logged_run):
     out, _ = logged_run
     logs = artifacts.RunFolder(out).logs
     assert sorted(run.relative_to(logs).as_posix() for run in logs.glob("*/*")) == [
         "cnn/feature_maps", "cnn/train", "cnn/validation", "dnn/train", "dnn/validation"]
+
 
 @pytest.mark.parametrize("model", ["dnn", "cnn"])
 def test_scalars_hold_one_value_per_epoch_and_match_the_history(logged_run, model):
@@ -55,6 +59,7 @@ def test_scalars_hold_one_value_per_epoch_and_match_the_history(logged_run, mode
     rates = [float(value) for _, value in train_logs["epoch_learning_rate"][1]]
     assert len(rates) == EPOCHS and rates[0] > 1e-4 and rates[-1] < 1e-6  # the cosine schedule ends at 0
 
+
 def test_cnn_feature_maps_are_images_once_per_epoch(logged_run):
     out, _ = logged_run
     images = summaries(artifacts.RunFolder(out).logs / "cnn" / "feature_maps")
@@ -67,6 +72,7 @@ def test_cnn_feature_maps_are_images_once_per_epoch(logged_run):
     assert (int(width), int(height)) == (430, 430) and grid.shape == (430, 430, 1)
     assert grid.std() > 20  # maps drawn, not a blank image
 
+
 def test_feature_map_grid_scales_each_map_to_0_1_from_bfloat16():
     from tensorboard_logging import feature_map_grid
 
@@ -76,6 +82,7 @@ def test_feature_map_grid_scales_each_map_to_0_1_from_bfloat16():
     assert grid[0, :55, :55].max() == 0  # a constant map is black
     assert grid[0, :55, 57:].min() == 0 and grid[0, :55, 57:].max() == 1  # each map spans 0..1
     assert (grid[0, :, 55:57] == 1).all()  # the white gap
+
 
 @pytest.mark.parametrize("fresh", [True, False])
 def test_a_fresh_run_replaces_the_previous_runs_events_and_a_resumed_one_adds_to_them(tmp_path, fresh):
@@ -88,6 +95,7 @@ def test_a_fresh_run_replaces_the_previous_runs_events_and_a_resumed_one_adds_to
     notes.write_text("not TensorBoard's")
     tensorboard_logging.callbacks(tmp_path, fresh=fresh)
     assert old_events.exists() != fresh and notes.exists()
+
 
 def test_a_resumed_run_logs_the_input_image_once(tmp_path):
     import keras
@@ -116,6 +124,7 @@ def test_piped_output_is_one_line_per_epoch_without_escape_codes(logged_run):
     assert len(progress) == 2 * EPOCHS and all("val_accuracy" in line for line in progress)
     assert len(lines) < 50 and len(result.stdout) < 5000  # a progress bar redraws itself all epoch long
 
+
 @pytest.mark.parametrize("flag, terminal, verbose", [
     ([], True, 1), ([], False, 2), (["--verbose", "auto"], False, 2),
     (["--verbose", "1"], False, 1), (["--verbose", "0"], True, 0), (["--verbose", "2"], True, 2),
@@ -126,10 +135,12 @@ def test_verbose_auto_is_a_progress_bar_on_a_terminal_only(monkeypatch, flag, te
     monkeypatch.setattr("sys.stdout", stdout)
     assert train.parse_args(flag).verbose == verbose
 
+
 def test_tensorboard_folder_defaults_to_logs_in_out(tmp_path):
     assert train.parse_args(["--tensorboard", "--out", str(tmp_path)]).tensorboard == tmp_path / "logs"
     assert train.parse_args(["--tensorboard", str(tmp_path / "tb")]).tensorboard == tmp_path / "tb"
     assert train.parse_args([]).tensorboard is None
+
 
 def test_unwritable_tensorboard_folder_is_refused_before_anything_is_written(tmp_path):
     in_the_way = tmp_path / "notes.txt"
