@@ -7,7 +7,7 @@ imported inside the functions, so importing this module costs nothing.
 from pathlib import Path
 
 from artifacts import RunFolder
-from data import INPUT_SHAPE
+from data import INPUT_SHAPE, NUM_CLASSES
 
 DEFAULT_MODEL = RunFolder().model("cnn")
 # What to do about a bad model file; a script that takes no --model says its own.
@@ -50,3 +50,11 @@ def check_input_shape(model, path, fix=PASS_A_MODEL):
     if shapes != [INPUT_SHAPE]:
         raise ModelFileError(f"{path} takes inputs of shape {', '.join(map(str, shapes))}, not one "
                              f"{INPUT_SHAPE} image like the models of this project.\n{fix}")
+
+
+def check_classes(model, path, fix=PASS_A_MODEL):
+    """Refuse a model that does not answer the 10 Fashion-MNIST class probabilities, whose names are shown."""
+    shapes = [tuple(output.shape[1:]) for output in model.outputs]
+    if shapes != [(NUM_CLASSES,)]:
+        raise ModelFileError(f"{path} answers {', '.join(map(str, shapes))} per image, not the "
+                             f"{NUM_CLASSES} Fashion-MNIST class probabilities.\n{fix}")

@@ -26,11 +26,12 @@ import numpy as np  # noqa: E402
 import artifacts  # noqa: E402
 import figures  # noqa: E402
 import preprocess  # noqa: E402
-from data import CLASS_NAMES, DATA_DIR_HELP, NUM_CLASSES, DataError, load_fashion_mnist  # noqa: E402
-from model_files import (DEFAULT_MODEL, PASS_A_MODEL, ModelFileError, check_input_shape,  # noqa: E402
+from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_fashion_mnist  # noqa: E402
+from model_files import (DEFAULT_MODEL, ModelFileError, check_classes, check_input_shape,  # noqa: E402
                          existing_model_file, load_model)
 
 TOP = 3  # classes printed per image
+PASS_AN_OUT = "Pass --out a folder you can write to."
 MAX_FIGURE_ROWS = 20  # a taller figure is unreadable; the table still lists every image
 
 
@@ -103,16 +104,7 @@ def check_out_folder(out):
     """Refuse an --out that cannot be written before any work, not after the table is printed."""
     problem = artifacts.folder_problem(out)
     if problem:
-        raise PredictError(f"cannot write into --out {out}: {problem}.\n"
-                           "Pass --out a folder you can write to.")
-
-
-def check_classes(model, model_file):
-    """The table, the JSON and the figure name the 10 Fashion-MNIST classes, so the model must answer 10."""
-    shapes = [tuple(output.shape[1:]) for output in model.outputs]
-    if shapes != [(NUM_CLASSES,)]:
-        raise ModelFileError(f"{model_file} answers {', '.join(map(str, shapes))} per image, not the "
-                             f"{NUM_CLASSES} Fashion-MNIST class probabilities.\n{PASS_A_MODEL}")
+        raise PredictError(f"cannot write into --out {out}: {problem}.\n" + PASS_AN_OUT)
 
 
 # --- the images ---------------------------------------------------------------------
@@ -213,8 +205,7 @@ def write_figure(figure, path):
     try:
         artifacts.save_figure(figure, path, dpi=100)
     except OSError as error:
-        raise PredictError(f"cannot write {path}: {error.strerror or error}.\n"
-                           "Pass --out a folder you can write to.") from None
+        raise PredictError(f"cannot write {path}: {error.strerror or error}.\n" + PASS_AN_OUT) from None
     return path
 
 

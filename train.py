@@ -184,7 +184,7 @@ def check_tensorboard(log_dir):
 
 
 def run(args):
-    task = hardware.cluster_task() if args.strategy == "multiworker" else None  # a bad TF_CONFIG stops here
+    task = cluster_task_of(args.strategy)  # a bad TF_CONFIG stops here
     if args.tensorboard:
         check_tensorboard(args.tensorboard)
     if args.cpu_devices > 1:
@@ -244,6 +244,11 @@ def run(args):
     return results
 
 
+def cluster_task_of(strategy):
+    """This process's task in TF_CONFIG for a multi-worker run, else None."""
+    return hardware.cluster_task() if strategy == "multiworker" else None
+
+
 def run_folder_of(task, out):
     """--out for a run on one machine and for the chief; a temporary folder for another worker."""
     return artifacts.RunFolder(out if task is None or task.is_chief else worker_folder(task, out))
@@ -274,8 +279,8 @@ def main(argv=None):
         run(args)
     except (Interrupted, KeyboardInterrupt) as where:
         stopped = f"during {where}" if isinstance(where, Interrupted) else "between models"
-        task = hardware.cluster_task() if args.strategy == "multiworker" else None  # checked by run() already
-        print(f"\nStopped {stopped}. Completed epochs are backed up in {run_folder_of(task, args.out).backups}.\n"
+        run_folder = run_folder_of(cluster_task_of(args.strategy), args.out)  # TF_CONFIG: checked by run() first
+        print(f"\nStopped {stopped}. Completed epochs are backed up in {run_folder.backups}.\n"
               f"Resume with: {resume_command()}", file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_CODE)
     except DataError as error:

@@ -79,10 +79,12 @@ class StopAtAccuracy(keras.callbacks.Callback):
     def __init__(self, target):
         super().__init__()
         self.target = target
+        self.reached = None  # the validation accuracy that stopped this fit, if any
+
+    def on_train_begin(self, logs=None):
         self.reached = None
 
     def on_epoch_end(self, epoch, logs=None):
-        self.reached = None
         if logs.get("val_accuracy", 0) >= self.target:
             self.reached = logs["val_accuracy"]
             self.model.stop_training = True
