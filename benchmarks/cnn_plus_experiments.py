@@ -1,0 +1,178 @@
+"""cnn_plus experiments: one variant of the recipe, trained and scored on the validation split.
+
+    python benchmarks/cnn_plus_experiments.py --name baseline --seed 1
+    python benchmarks/cnn_plus_experiments.py --name ls+ema+erase --label-smoothing 0.1 --ema --erasing 0.5
+
+Each run appends one record to benchmarks/results/cnn_plus-experiments.json: the
+command, the variant, the CPU and precision, wall and process CPU seconds, the
+validation accuracy after every epoch, and at the end the validation accuracy with
+and without test-time flip averaging (the image and its mirror). The test set is
+never read unless --test is given (the final seeds only).
+"""
+
+import argparse
+import fcntl
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+import hardware  # noqa: E402
+import training  # noqa: E402
+from data import DATA_DIR_HELP, INPUT_SHAPE, NUM_CLASSES, load_fashion_mnist, split_validation, to_dataset  # noqa: E402
+from model import conv_bn_relu  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "cnn_plus-experiments.json"
+
+
+def variant(args):
+    """cnn_plus as in model.py, with the levers under test switched by flags."""
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    x = layers.RandomFlip("horizontal", name="random_flip")(x)
+    x = layers.RandomTranslation(args.shift, args.shift, fill_mode="constant",
+                                 interpolation=args.interpolation, name="random_shift")(x)
+    if args.erasing:
+        x = layers.RandomErasing(factor=(args.erasing, args.erasing), scale=tuple(args.erasing_scale),
+                                 value_range=(0, 1), name="random_erasing")(x)
+    w = args.width
+    x = conv_bn_relu(x, 32 * w, "1")
+    x = layers.MaxPooling2D(2, name="pool_1")(x)
+    x = conv_bn_relu(x, 64 * w, "2a")
+    x = conv_bn_relu(x, 64 * w, "2b")
+    x = layers.MaxPooling2D(2, name="pool_2")(x)
+    x = layers.Dropout(args.conv_dropout, name="dropout_2")(x)
+    x = conv_bn_relu(x, 128 * w, "3")
+    if args.conv3b:
+        x = conv_bn_relu(x, 128 * w, "3b")
+    x = layers.MaxPooling2D(2, name="pool_3")(x)
+    x = layers.Dropout(args.conv_dropout, name="dropout_3")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(256, activation="relu", name="dense")(x)
+    x = layers.Dropout(args.dense_dropout, name="dropout_dense")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="cnn_plus")
+
+
+def training_flops_per_image(model):
+    """Multiply-adds of one forward pass through the conv and dense layers, times 3 for training."""
+    macs = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            h, w, c_out = layer.output.shape[1:]
+            macs += h * w * c_out * math.prod(layer.kernel.shape[:3])
+        elif isinstance(layer, layers.Dense):
+            macs += math.prod(layer.kernel.shape)
+    return 2 * macs * 3  # a multiply-add is 2 FLOPs; backward costs about twice the forward
+
+
+class ValidationLog(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.rows = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({k: round(float(v), 5) for k, v in logs.items() if k != "learning_rate"})
+
+
+def flip_averaged_accuracy(model, images, labels):
+    plain = model.predict(images, batch_size=512, verbose=0)
+    mirrored = model.predict(images[:, :, ::-1], batch_size=512, verbose=0)
+    return (float(np.mean(plain.argmax(1) == labels)),
+            float(np.mean(((plain + mirrored) / 2).argmax(1) == labels)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--name", required=True, help="what this variant changes, for the record")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--ema", action="store_true", help="Adam's moving average of the weights, validated with it")
+    parser.add_argument("--erasing", type=float, default=0.0, help="probability of random erasing per image")
+    parser.add_argument("--erasing-scale", type=float, nargs=2, default=(0.02, 0.33))
+    parser.add_argument("--shift", type=float, default=0.08, help="RandomTranslation factor")
+    parser.add_argument("--interpolation", default="bilinear", choices=["bilinear", "nearest"])
+    parser.add_argument("--width", type=int, default=1, help="multiplies every conv layer's filters")
+    parser.add_argument("--conv3b", action="store_true", help="a second 128-filter conv in the last block")
+    parser.add_argument("--conv-dropout", type=float, default=0.1)
+    parser.add_argument("--dense-dropout", type=float, default=0.3)
+    parser.add_argument("--weight-decay", type=float, default=None, help="AdamW's decoupled weight decay")
+    parser.add_argument("--precision", default="auto", choices=["auto", *hardware.POLICIES])
+    parser.add_argument("--test", action="store_true", help="also score the test set (final runs only)")
+    parser.add_argument("--save", type=Path, help="save the trained model here (.keras)")
+    parser.add_argument("--limit", type=int, help="train on the first N images only (a quick check)")
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    policy, why = hardware.choose_precision(args.precision)
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(args.seed)
+    (x_train, y_train), test = load_fashion_mnist(args.data_dir)
+    train, validation = split_validation(x_train, y_train, 5000, args.seed)
+    if args.limit:
+        train = type(train)(train.images[:args.limit], train.labels[:args.limit])
+
+    model = variant(args)
+    steps = math.ceil(len(train.images) / args.batch_size) * args.epochs
+    schedule = training.learning_rate_schedule(args.learning_rate, steps)
+    optimizer_class = keras.optimizers.AdamW if args.weight_decay else keras.optimizers.Adam
+    extra = {"weight_decay": args.weight_decay} if args.weight_decay else {}
+    model.compile(optimizer=optimizer_class(schedule, use_ema=args.ema, **extra),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+                  metrics=["accuracy"])
+
+    def one_hot(dataset):
+        return dataset.map(lambda x, y: (x, tf.one_hot(y, NUM_CLASSES)))
+
+    log = ValidationLog()
+    callbacks = [log] + ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema else [])
+    print(f"{args.name}: {model.count_params():,} parameters, {policy}, {hardware.cpu_class()}", flush=True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.fit(one_hot(to_dataset(*train, args.batch_size, shuffle_seed=args.seed)),
+              validation_data=one_hot(to_dataset(*validation, 512)), epochs=args.epochs,
+              callbacks=callbacks, verbose=2)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+
+    record = {
+        "name": args.name, "command": shlex.join(["python", *sys.argv]),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("data_dir", "results", "save", "name")},
+        "parameters": model.count_params(), "training_flops_per_image": training_flops_per_image(model),
+        "images_seen": len(train.images) * args.epochs,
+        "cpu": hardware.cpu_name(), "cpu_class": hardware.cpu_class(), "precision": policy,
+        "wall_seconds": round(wall), "cpu_seconds": round(cpu),
+        "val_accuracy_per_epoch": [row["val_accuracy"] for row in log.rows],
+        "train_accuracy_last_epoch": log.rows[-1]["accuracy"],
+    }
+    record["val_accuracy"], record["val_accuracy_flip_averaged"] = flip_averaged_accuracy(model, *validation)
+    if args.test:
+        record["test_accuracy"], record["test_accuracy_flip_averaged"] = flip_averaged_accuracy(model, *test)
+    if args.save:
+        model.save(args.save)
+    print(json.dumps(record, indent=1), flush=True)
+
+    with open(args.results, "a+") as file:  # several experiments may finish at once
+        fcntl.flock(file, fcntl.LOCK_EX)
+        file.seek(0)
+        records = json.loads(file.read() or "[]")
+        file.seek(0)
+        file.truncate()
+        file.write(json.dumps(records + [record], indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
