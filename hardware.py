@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cpu_usage import cpuinfo_field
+
 # --precision value -> Keras dtype policy. "Mixed" computes in 16 bits and keeps
 # the weights (and, in model.py, the softmax) in float32.
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -23,21 +25,9 @@ CPU_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 SPEED_FLAGS = ["avx2", "avx512f", "avx512_bf16", "amx_bf16"]
 
 
-def _cpuinfo(field):
-    """The first value of a /proc/cpuinfo field (Linux); None elsewhere."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(field):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
 def cpu_flags():
     """The CPU's feature flags; empty where /proc/cpuinfo does not tell."""
-    return set((_cpuinfo("flags") or "").split())
+    return set((cpuinfo_field("flags") or "").split())
 
 
 def cpu_class():
@@ -47,7 +37,7 @@ def cpu_class():
 
 
 def cpu_name():
-    return _cpuinfo("model name") or platform.processor() or platform.machine()
+    return cpuinfo_field("model name") or platform.processor() or platform.machine()
 
 
 def choose_precision(requested="auto"):

@@ -1,7 +1,9 @@
 """Benchmark: the course's training recipe against this project's, side by side in one run.
 
-    python benchmarks/speed.py            # full data, about 15 minutes on 2 CPU cores
-    python benchmarks/speed.py --smoke    # a few seconds: keeps the script working in CI
+    python benchmarks/speed.py               # full data, about 25 minutes on 2 CPU cores
+    python benchmarks/speed.py --whole-run   # the course's notebook against `python train.py`, A-B-A-B
+    python benchmarks/speed.py --smoke       # a few seconds: keeps the script working in CI
+    python benchmarks/speed.py --whole-run --smoke --repeats 1   # the same for --whole-run
 
 The course's recipe is `model.fit(x_train / 255.0, y_train, epochs=5)`: float64
 arrays, batch size 32, Adam at 1e-3, float32, Sequential models without a
@@ -12,40 +14,61 @@ Shared machines are noisy, so the two recipes are always measured interleaved,
 a window of one then a window of the other, and every figure is kept:
 - throughput: the same fixed slice of the training data (--window images) trained
   --windows times per recipe after a warm-up window; images/s from the fastest
-  and the median window;
+  and the median window, and CPU time per image;
 - time to accuracy: both CNNs train epoch by epoch, alternating, for up to
   --max-epochs; after each epoch the test accuracy is measured (its time not
-  counted), and the training time until it first reaches each --targets is kept.
-Writes a table to stdout and everything to speed-CPUCLASS.json, with the CPU, its
+  counted), and the training time (wall and CPU) until it first reaches each
+  --targets is kept;
+- --whole-run instead: the course's notebook (`--course-run`: both models, 5 epochs
+  each, on all 60,000 training images) and `python train.py` with its defaults, each
+  a fresh process timed whole, start-up and saving included, alternating --repeats
+  times; wall and CPU time of each, and each model's test accuracy.
+Every window, epoch and run records next to its wall time the CPU time it used, the
+cores that kept busy, and the machine's idle and stolen shares (cpu_usage.py): a
+core left idle, or taken by another program, slows the wall time but not the CPU
+time per image, so the ratios are given both ways. Writes a table to stdout and
+everything to speed-CPUCLASS.json (whole-run-CPUCLASS.json), with the CPU, its
 flags that matter, the precision each side used and the library versions.
 """
 
 import argparse
-import json
+import contextlib
+import io
 import math
 import os
 import platform
+import shlex
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
+import artifacts  # noqa: E402
+import cpu_usage  # noqa: E402
 import hardware  # noqa: E402
+import train as train_script  # noqa: E402
 import training  # noqa: E402
-from data import (DATA_DIR_HELP, INPUT_SHAPE, VALIDATION_SIZE, DataError, load_fashion_mnist,  # noqa: E402
+from data import (DATA_DIR_HELP, INPUT_SHAPE, VALIDATION_SIZE, DataError, Images, load_fashion_mnist,  # noqa: E402
                   split_validation, to_dataset)
 from model import build_model  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 COURSE_BATCH_SIZE = 32  # model.fit's default
+COURSE_EPOCHS = 5  # the course notebook's model.fit(..., epochs=5)
+COURSE_MODELS = ("dnn", "cnn")
+# --smoke: enough to run every line, nothing more.
+SMOKE_IMAGES, SMOKE_EPOCHS = 2000, 1
 
 
 def course_model(name):
@@ -91,11 +114,11 @@ class Course:
         self.precision, self.batch_size = "float32", COURSE_BATCH_SIZE
 
     def train(self, epoch, images=None):
-        """One epoch (or the first `images` of the data); returns the seconds it took."""
+        """One epoch (or the first `images` of the data); returns its cpu_usage record."""
         x, y = (self.x, self.y) if images is None else (self.x[:images], self.y[:images])
-        started = time.perf_counter()
-        self.model.fit(x, y, batch_size=self.batch_size, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
-        return time.perf_counter() - started
+        with cpu_usage.Window() as window:
+            self.model.fit(x, y, batch_size=self.batch_size, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
+        return window.record
 
 
 class Project:
@@ -122,14 +145,22 @@ class Project:
             if images not in self.slices:
                 self.slices[images] = to_dataset(*(part[:images] for part in self.train_images), self.batch_size)
             data = self.slices[images]
-        started = time.perf_counter()
-        self.model.fit(data, initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False)
-        return time.perf_counter() - started
+        with cpu_usage.Window() as window:
+            self.model.fit(data, initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False)
+        return window.record
 
 
 def test_accuracy(recipe):
     _, accuracy = recipe.model.evaluate(*recipe.test, batch_size=1000, verbose=0)
     return accuracy
+
+
+def busy(record):
+    """A record's cores and machine shares, for the progress lines; '*' marks an underused window."""
+    shares = "" if record["idle_share"] is None else (
+        f", machine idle {record['idle_share']:.0%} steal {record['steal_share']:.0%}"
+        f" other work {record['others_share']:.0%}")
+    return f"{record['busy_cores']:.2f} cores{' *' if record['underused'] else ''}{shares}"
 
 
 def throughput(name, train, test, windows, window):
@@ -138,28 +169,45 @@ def throughput(name, train, test, windows, window):
     for kind in (Course, Project):
         keras.utils.set_random_seed(0)
         recipes.append(kind(name, train, test, total_epochs=windows + 1))
-    seconds = {recipe.label: [] for recipe in recipes}
+    records = {recipe.label: [] for recipe in recipes}
     for step in range(windows + 1):
         for recipe in recipes:
-            took = recipe.train(step, images=window)
+            record = recipe.train(step, images=window)
             if step:  # the first window traces the step functions
-                seconds[recipe.label].append(took)
+                records[recipe.label].append(record)
         if step:
-            print(f"    window {step}: " + ", ".join(f"{r.label} {window / seconds[r.label][-1]:,.0f} images/s"
-                                                     for r in recipes), flush=True)
+            print(f"    window {step}: " + "; ".join(
+                f"{r.label} {window / records[r.label][-1]['wall_seconds']:,.0f} images/s, "
+                f"{busy(records[r.label][-1])}" for r in recipes), flush=True)
     flops = training_flops(recipes[0].model)
-    return {recipe.label: {
-        "precision": recipe.precision, "batch_size": recipe.batch_size,
-        "window_seconds": [round(s, 3) for s in seconds[recipe.label]],
-        "images_per_second_best": round(window / min(seconds[recipe.label])),
-        "images_per_second_median": round(window / statistics.median(seconds[recipe.label])),
-        "mflop_per_image": round(flops / 1e6, 2),
-        "gflop_per_second_best": round(window / min(seconds[recipe.label]) * flops / 1e9, 1),
-    } for recipe in recipes}
+    results = {}
+    for recipe in recipes:
+        seconds = [record["wall_seconds"] for record in records[recipe.label]]
+        cpu_seconds = [record["cpu_seconds"] for record in records[recipe.label]]
+        results[recipe.label] = {
+            "precision": recipe.precision, "batch_size": recipe.batch_size,
+            "window_seconds": seconds,
+            "images_per_second_best": round(window / min(seconds)),
+            "images_per_second_median": round(window / statistics.median(seconds)),
+            "cpu_ms_per_image_best": round(1000 * min(cpu_seconds) / window, 3),
+            "cpu_ms_per_image_median": round(1000 * statistics.median(cpu_seconds) / window, 3),
+            "busy_cores_median": round(statistics.median(r["busy_cores"] for r in records[recipe.label]), 2),
+            "underused_windows": sum(r["underused"] for r in records[recipe.label]),
+            "mflop_per_image": round(flops / 1e6, 2),
+            "gflop_per_second_best": round(window / min(seconds) * flops / 1e9, 1),
+            "windows": records[recipe.label],
+        }
+    return results
+
+
+def first_reaching(totals, accuracies, target):
+    """(total, epochs) at the first epoch whose accuracy reaches the target; (None, None) if none does."""
+    return next(((round(float(total), 1), epoch) for epoch, (total, accuracy)
+                 in enumerate(zip(totals, accuracies), 1) if accuracy >= target), (None, None))
 
 
 def race(train, test, max_epochs, targets):
-    """Both CNNs epoch by epoch, alternating: training seconds until each test-accuracy target."""
+    """Both CNNs epoch by epoch, alternating: training seconds (wall and CPU) until each test-accuracy target."""
     keras.utils.set_random_seed(0)
     course = Course("cnn", train, test, max_epochs)
     keras.utils.set_random_seed(0)
@@ -168,99 +216,253 @@ def race(train, test, max_epochs, targets):
     results = {}
     for recipe, epochs in ((course, max_epochs), (project, project_epochs)):
         results[recipe.label] = {"precision": recipe.precision, "batch_size": recipe.batch_size,
-                                 "epoch_seconds": [], "test_accuracy": []}
+                                 "epoch_seconds": [], "epoch_cpu_seconds": [], "test_accuracy": [], "epochs": []}
     for epoch in range(max_epochs):
         for recipe, epochs in ((course, max_epochs), (project, project_epochs)):
             if epoch >= epochs:
                 continue
             result = results[recipe.label]
-            result["epoch_seconds"].append(round(recipe.train(epoch), 2))
+            record = recipe.train(epoch)
+            result["epochs"].append(record)
+            result["epoch_seconds"].append(round(record["wall_seconds"], 2))
+            result["epoch_cpu_seconds"].append(round(record["cpu_seconds"], 2))
             result["test_accuracy"].append(round(test_accuracy(recipe), 4))
             print(f"    {recipe.label} epoch {epoch + 1}: {result['epoch_seconds'][-1]:.1f} s, "
+                  f"{result['epoch_cpu_seconds'][-1]:.1f} CPU s, {busy(record)}, "
                   f"test accuracy {result['test_accuracy'][-1]:.4f}", flush=True)
     for result in results.values():
-        elapsed = np.cumsum(result["epoch_seconds"])
-        result["seconds_to"] = {f"{target:.3f}": next((round(float(s), 1) for s, a in zip(elapsed, result["test_accuracy"])
-                                                        if a >= target), None) for target in targets}
-        result["epochs_to"] = {f"{target:.3f}": next((i + 1 for i, a in enumerate(result["test_accuracy"])
-                                                       if a >= target), None) for target in targets}
+        result["seconds_to"], result["cpu_seconds_to"], result["epochs_to"] = {}, {}, {}
+        for target in targets:
+            key = f"{target:.3f}"
+            result["seconds_to"][key], result["epochs_to"][key] = first_reaching(
+                np.cumsum(result["epoch_seconds"]), result["test_accuracy"], target)
+            result["cpu_seconds_to"][key], _ = first_reaching(
+                np.cumsum(result["epoch_cpu_seconds"]), result["test_accuracy"], target)
     return results
+
+
+def course_run(train, test, epochs, out):
+    """The course's notebook as one run: each model fit on all of `train` for `epochs`, then tested.
+
+    Writes results.json in `out` in train.py's shape ("models" -> name -> test_accuracy,
+    train_seconds, epochs), for --whole-run to read both the same way.
+    """
+    results = {}
+    for name in COURSE_MODELS:
+        keras.utils.set_random_seed(0)
+        recipe = Course(name, train, test, epochs)
+        started = time.perf_counter()
+        recipe.model.fit(recipe.x, recipe.y, batch_size=recipe.batch_size, epochs=epochs, verbose=2)
+        seconds = time.perf_counter() - started
+        _, accuracy = recipe.model.evaluate(*recipe.test, verbose=0)  # the notebook's model.evaluate(x_test, y_test)
+        results[name] = {"epochs": epochs, "train_seconds": round(seconds, 1), "test_accuracy": accuracy}
+        print(f"{name}: {seconds:.1f} s for {epochs} epochs, test accuracy {accuracy:.2%}", flush=True)
+    artifacts.write_json(artifacts.RunFolder(out).results, {"models": results})
+
+
+def train_flags(args, parser):
+    """train.py's flags for --whole-run's project side, checked by train.py's own parser before any run."""
+    try:
+        flags = shlex.split(args.train_flags)
+    except ValueError as error:
+        parser.error(f"--train-flags: {error}")
+    if args.smoke:
+        flags = ["--limit", str(SMOKE_IMAGES), "--epochs", str(SMOKE_EPOCHS), *flags]
+    refused = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(refused):
+            train_script.parse_args(flags)
+    except SystemExit:
+        why = refused.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]  # after argparse's "prog: error: "
+        parser.error(f"--train-flags: train.py refuses them: {why}")
+    return flags
+
+
+def whole_run(data_dir, smoke, project_flags, repeats):
+    """The course's notebook (--course-run) and train.py, each a fresh process timed whole.
+
+    Alternating course, project, course, project, ...: wall time and CPU time (the
+    children's, from getrusage) of everything a learner waits for: start-up, data,
+    training, testing, and train.py's saving and figures. Each run writes into a
+    temporary folder, removed afterwards; its output goes to a log there, shown if it fails.
+    """
+    data = ["--data-dir", data_dir] if data_dir else []
+    commands = {
+        "course": [sys.executable, str(Path(__file__).resolve()), "--course-run", *data, *(["--smoke"] if smoke else [])],
+        "project": [sys.executable, str(REPO / "train.py"), *data, *project_flags],
+    }
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="whole-run-") as scratch:
+        for repeat in range(1, repeats + 1):
+            for recipe, command in commands.items():
+                out, log = Path(scratch) / f"{recipe}-{repeat}", Path(scratch) / f"{recipe}-{repeat}.log"
+                with open(log, "w") as output, cpu_usage.Window(children=True) as window:
+                    exit_code = subprocess.run([*command, "--out", str(out)], stdout=output,
+                                               stderr=subprocess.STDOUT).returncode
+                if exit_code:
+                    tail = "\n".join(log.read_text().splitlines()[-15:])
+                    sys.exit(f"error: the {recipe} run failed (exit code {exit_code}): {shlex.join(command)}\n{tail}")
+                models = artifacts.read_json(artifacts.RunFolder(out).results)["models"]
+                record = {key: value for key, value in window.record.items() if key != "threads"}
+                runs.append({"recipe": recipe, "repeat": repeat, **record, "models": {
+                    name: {key: models[name][key] for key in ("epochs", "train_seconds", "test_accuracy")}
+                    for name in models}})
+                print(f"    {recipe} run {repeat}: {record['wall_seconds']:.1f} s, {record['cpu_seconds']:.1f} CPU s, "
+                      f"{busy(record)}; " + ", ".join(f"{name} {m['test_accuracy']:.2%}"
+                                                      for name, m in runs[-1]["models"].items()), flush=True)
+    return {"commands": {recipe: shlex.join(command) for recipe, command in commands.items()}, "runs": runs}
+
+
+def machine():
+    """What a result was measured on."""
+    return {"cpu": hardware.cpu_name(), "cpu_class": hardware.cpu_class(), "cores": cpu_usage.cores(),
+            "cpu_flags": sorted(hardware.cpu_flags() & set(hardware.SPEED_FLAGS)),
+            "platform": platform.platform(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for speed-CPUCLASS.json")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR,
+                        help="folder for speed-CPUCLASS.json (whole-run-CPUCLASS.json; --course-run: results.json)")
     parser.add_argument("--windows", type=int, default=6, help="timed throughput windows per recipe and model")
     parser.add_argument("--window", type=int, default=11000, help="training images per throughput window")
     parser.add_argument("--max-epochs", type=int, default=10, help="epochs of the race to the targets")
     parser.add_argument("--targets", type=float, nargs="+", default=[0.90, 0.91],
                         help="test accuracies the CNNs race to")
-    parser.add_argument("--smoke", action="store_true", help="2,000 images, 2 windows and epochs: checks the script")
+    parser.add_argument("--whole-run", action="store_true",
+                        help="instead: the course's notebook against `python train.py`, whole runs, alternating")
+    parser.add_argument("--repeats", type=int, default=2, help="--whole-run: runs per side (default: %(default)s)")
+    parser.add_argument("--train-flags", default="", metavar="'FLAGS'",
+                        help="--whole-run: flags for train.py, e.g. --train-flags='--epochs 5' (default: none)")
+    parser.add_argument("--course-run", action="store_true",
+                        help=f"only the course's notebook: both models, {COURSE_EPOCHS} epochs on all training images, "
+                             "then tested; writes results.json to --out")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"{SMOKE_IMAGES:,} images, 2 windows and epochs ({SMOKE_EPOCHS} per whole run): "
+                             "checks the script")
     args = parser.parse_args(argv)
+    for flag in ("windows", "window", "max_epochs", "repeats"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    project_flags = None
+    if args.whole_run:
+        project_flags = train_flags(args, parser)
     try:
         train, test = load_fashion_mnist(args.data_dir)
     except DataError as error:
         sys.exit(f"error: {error}")
-    train, _ = split_validation(*train, VALIDATION_SIZE, training.SEED)  # the images train.py trains on
-    if args.smoke:
-        train, test = (type(train)(*(part[:2000] for part in train)), type(test)(*(part[:1000] for part in test)))
-        args.windows, args.window, args.max_epochs = 2, 1000, 2
+    if args.course_run:  # the notebook trains on all 60,000 images: it holds none out
+        if args.smoke:
+            train = Images(*(part[:SMOKE_IMAGES] for part in train))
+        course_run(train, test, SMOKE_EPOCHS if args.smoke else COURSE_EPOCHS, args.out)
+        return
 
     cpu_class = hardware.cpu_class()
     policy, why = hardware.choose_precision("auto")
-    print(f"CPU: {hardware.cpu_name()}, {os.cpu_count()} cores, class {cpu_class}; "
-          f"this project's precision: {policy} ({why})")
-    results = {}
-    for name in ("dnn", "cnn"):
-        print(f"{name} throughput, {args.windows} windows of {args.window:,} images per recipe", flush=True)
-        results[f"{name}_throughput"] = throughput(name, train, test, args.windows, args.window)
-    print(f"cnn race to {', '.join(f'{t:.1%}' for t in args.targets)} test accuracy", flush=True)
-    results["cnn_race"] = race(train, test, args.max_epochs, args.targets)
-
-    report = {
-        "machine": {"cpu": hardware.cpu_name(), "cpu_class": cpu_class, "cores": os.cpu_count(),
-                    "cpu_flags": sorted(hardware.cpu_flags() & set(hardware.SPEED_FLAGS)),
-                    "platform": platform.platform(),
-                    "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]},
-        "versions": hardware.library_versions(),
-        "settings": {**vars(args), "out": str(args.out), "train_images": len(train.images)},
-        "results": results,
-    }
-    print("\n" + table(results))
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"speed-{cpu_class}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"CPU: {hardware.cpu_name()}, {cpu_usage.cores()} cores, class {cpu_class}; "
+          f"this project's precision: {policy} ({why}); * marks fewer than "
+          f"{cpu_usage.BUSY_FLOOR * cpu_usage.cores():.1f} cores busy")
+    if args.whole_run:
+        print(f"whole runs, {args.repeats} per side, alternating", flush=True)
+        settings = {key: getattr(args, key) for key in ("data_dir", "repeats", "train_flags", "smoke")}
+        results = whole_run(args.data_dir, args.smoke, project_flags, args.repeats)
+        print("\n" + whole_run_table(results["runs"]))
+        path = args.out / f"whole-run-{cpu_class}.json"
+    else:
+        train, _ = split_validation(*train, VALIDATION_SIZE, training.SEED)  # the images train.py trains on
+        if args.smoke:
+            train, test = Images(*(part[:SMOKE_IMAGES] for part in train)), Images(*(part[:1000] for part in test))
+            args.windows, args.window, args.max_epochs = 2, 1000, 2
+        settings = {key: getattr(args, key) for key in ("data_dir", "windows", "window", "max_epochs", "targets",
+                                                          "smoke")}
+        settings["train_images"] = len(train.images)
+        results = {}
+        for name in ("dnn", "cnn"):
+            print(f"{name} throughput, {args.windows} windows of {args.window:,} images per recipe", flush=True)
+            results[f"{name}_throughput"] = throughput(name, train, test, args.windows, args.window)
+        print(f"cnn race to {', '.join(f'{t:.1%}' for t in args.targets)} test accuracy", flush=True)
+        results["cnn_race"] = race(train, test, args.max_epochs, args.targets)
+        print("\n" + table(results))
+        path = args.out / f"speed-{cpu_class}.json"
+    artifacts.write_json(path, {"machine": machine(), "versions": hardware.library_versions(),
+                                "settings": settings, "results": results})
     print(f"\nWrote {path}")
 
 
-def table(results):
-    def ratio(course, project, inverse=False):
-        if course is None or project is None:
-            return "n/a"
-        return f"{(course / project if inverse else project / course):.2f}x"
+def ratio(course, project, inverse=False):
+    """project / course (inverse: course / project, for times); 'n/a' where one is missing."""
+    if course is None or project is None:
+        return "n/a"
+    return f"{(course / project if inverse else project / course):.2f}x"
 
+
+def table(results):
     rows = [f"{'measure':<36}{'course':>14}{'project':>14}{'ratio':>9}"]
     for name in ("dnn", "cnn"):
         course, project = results[f"{name}_throughput"]["course"], results[f"{name}_throughput"]["project"]
         for key, label in (("images_per_second_best", "images/s, best"), ("images_per_second_median", "images/s, median")):
             rows.append(f"{f'{name.upper()} {label}':<36}{course[key]:>14,}{project[key]:>14,}"
                         f"{ratio(course[key], project[key]):>9}")
+        key = "cpu_ms_per_image_median"
+        rows.append(f"{f'{name.upper()} CPU ms per image, median':<36}{course[key]:>14.3f}{project[key]:>14.3f}"
+                    f"{ratio(course[key], project[key], inverse=True):>9}")
+        windows = len(course["window_seconds"])
+        busy_cores = [f"{side['busy_cores_median']:.2f} ({side['underused_windows']}/{windows} *)"
+                      for side in (course, project)]
+        rows.append(f"{f'{name.upper()} cores busy, median (windows *)':<36}{busy_cores[0]:>14}{busy_cores[1]:>14}")
     course, project = results["cnn_race"]["course"], results["cnn_race"]["project"]
+
+    def when(seconds, epochs):
+        return "not reached" if seconds is None else f"{seconds:.0f} s ({epochs} ep)"
+
     for target in course["seconds_to"]:
-        c, p = course["seconds_to"][target], project["seconds_to"][target]
-        if c is None and p is not None:  # the course never got there: its whole run bounds its time
-            speedup = f">{sum(course['epoch_seconds']) / p:.2f}x"
-        else:
-            speedup = ratio(c, p, inverse=True)
-
-        def when(seconds, epochs):
-            return "not reached" if seconds is None else f"{seconds:.0f} s ({epochs} ep)"
-
-        rows.append(f"{f'CNN time to {float(target):.1%} test acc.':<36}"
-                    f"{when(c, course['epochs_to'][target]):>14}{when(p, project['epochs_to'][target]):>14}{speedup:>9}")
+        for key, what, spent in (("seconds_to", "time", "epoch_seconds"), ("cpu_seconds_to", "CPU time", "epoch_cpu_seconds")):
+            c, p = course[key][target], project[key][target]
+            if c is None and p is not None:  # the course never got there: its whole run bounds its time
+                speedup = f">{sum(course[spent]) / p:.2f}x"
+            else:
+                speedup = ratio(c, p, inverse=True)
+            rows.append(f"{f'CNN {what} to {float(target):.1%} test acc.':<36}"
+                        f"{when(c, course['epochs_to'][target]):>14}{when(p, project['epochs_to'][target]):>14}"
+                        f"{speedup:>9}")
     rows.append(f"{'CNN best test acc. in the race':<36}{max(course['test_accuracy']):>14.2%}"
                 f"{max(project['test_accuracy']):>14.2%}")
+    return "\n".join(rows)
+
+
+def whole_run_table(runs):
+    """Each run, then the medians side by side and the accuracy gains: the default run against the course."""
+    rows = [f"{'run':<12}{'wall s':>9}{'CPU s':>9}{'cores':>8}{'idle':>6}{'steal':>6}"
+            + "".join(f"{f'{name} test':>11}" for name in COURSE_MODELS)]
+    for run in runs:
+        idle, steal = (f"{run[key]:.0%}" if run[key] is not None else "-" for key in ("idle_share", "steal_share"))
+        rows.append(f"{run['recipe'] + ' ' + str(run['repeat']):<12}{run['wall_seconds']:>9.1f}{run['cpu_seconds']:>9.1f}"
+                    f"{run['busy_cores']:>6.2f}{' *' if run['underused'] else '  '}{idle:>6}{steal:>6}"
+                    + "".join(f"{run['models'][name]['test_accuracy']:>11.2%}" if name in run["models"]
+                              else f"{'-':>11}" for name in COURSE_MODELS))
+
+    def median(recipe, key):
+        return statistics.median(run[key] for run in runs if run["recipe"] == recipe)
+
+    rows.append(f"\n{'median of the runs':<28}{'course':>10}{'project':>10}{'ratio':>9}")
+    for key, label in (("wall_seconds", "wall seconds"), ("cpu_seconds", "CPU seconds")):
+        course, project = median("course", key), median("project", key)
+        rows.append(f"{label:<28}{course:>10.1f}{project:>10.1f}{ratio(course, project, inverse=True):>9}")
+    accuracy = {}
+    for recipe in ("course", "project"):
+        for name in COURSE_MODELS:
+            values = [run["models"][name]["test_accuracy"] for run in runs
+                      if run["recipe"] == recipe and name in run["models"]]
+            accuracy[recipe, name] = statistics.mean(values) if values else None
+    for name in COURSE_MODELS:
+        course, project = accuracy["course", name], accuracy["project", name]
+        gain = "n/a" if None in (course, project) else f"{100 * (project - course):+.2f} pt"
+        rows.append(f"{f'{name} test accuracy, mean':<28}{course:>10.2%}"
+                    + (f"{project:>10.2%}" if project is not None else f"{'-':>10}") + f"{gain:>9}")
+    for recipe in ("course", "project"):
+        if None not in (accuracy[recipe, "cnn"], accuracy[recipe, "dnn"]):
+            rows.append(f"{recipe} cnn - dnn: {100 * (accuracy[recipe, 'cnn'] - accuracy[recipe, 'dnn']):+.2f} points")
     return "\n".join(rows)
 
 
