@@ -288,7 +288,8 @@ def whole_run(data_dir, smoke, project_flags, repeats):
     """
     data = ["--data-dir", data_dir] if data_dir else []
     commands = {
-        "course": [sys.executable, str(Path(__file__).resolve()), "--course-run", *data, *(["--smoke"] if smoke else [])],
+        "course": [sys.executable, str(Path(__file__).resolve()), "--course-run", *data,
+                   *(["--smoke"] if smoke else [])],
         "project": [sys.executable, str(REPO / "train.py"), *data, *project_flags],
     }
     runs = []
@@ -417,7 +418,8 @@ def table(results):
         return "not reached" if seconds is None else f"{seconds:.0f} s ({epochs} ep)"
 
     for target in course["seconds_to"]:
-        for key, what, spent in (("seconds_to", "time", "epoch_seconds"), ("cpu_seconds_to", "CPU time", "epoch_cpu_seconds")):
+        for key, what, spent in (("seconds_to", "time", "epoch_seconds"),
+                                 ("cpu_seconds_to", "CPU time", "epoch_cpu_seconds")):
             c, p = course[key][target], project[key][target]
             if c is None and p is not None:  # the course never got there: its whole run bounds its time
                 speedup = f">{sum(course[spent]) / p:.2f}x"
@@ -437,7 +439,8 @@ def whole_run_table(runs):
             + "".join(f"{f'{name} test':>11}" for name in COURSE_MODELS)]
     for run in runs:
         idle, steal = (f"{run[key]:.0%}" if run[key] is not None else "-" for key in ("idle_share", "steal_share"))
-        rows.append(f"{run['recipe'] + ' ' + str(run['repeat']):<12}{run['wall_seconds']:>9.1f}{run['cpu_seconds']:>9.1f}"
+        rows.append(f"{run['recipe'] + ' ' + str(run['repeat']):<12}"
+                    f"{run['wall_seconds']:>9.1f}{run['cpu_seconds']:>9.1f}"
                     f"{run['busy_cores']:>6.2f}{' *' if run['underused'] else '  '}{idle:>6}{steal:>6}"
                     + "".join(f"{run['models'][name]['test_accuracy']:>11.2%}" if name in run["models"]
                               else f"{'-':>11}" for name in COURSE_MODELS))
