@@ -5,7 +5,8 @@ program, or by the host of a virtual machine. So a timed stretch of work (a Wind
 records, next to its wall time: the CPU time this process used, how many cores that
 kept busy, the machine's idle and stolen shares from /proc/stat over the same
 stretch, and each thread's CPU time from /proc/self/task (TensorFlow names its pools,
-e.g. tf_Compute, so it shows which of them ran).
+e.g. tf_Compute, so it shows which of them ran), with how long it was left waiting
+for a core and how often it was woken.
 
 Standard library only. Where /proc does not exist (macOS, Windows) the machine's
 shares are None and the thread list is empty; wall and process CPU time still count.
@@ -70,8 +71,25 @@ def machine_ticks(path="/proc/stat"):
         return None
 
 
-def thread_seconds(task_dir="/proc/self/task"):
-    """{thread id: (name, CPU seconds so far)} for this process's live threads."""
+def parse_schedstat(text):
+    """(seconds runnable but waiting for a core, times put on a core) from a thread's schedstat text.
+
+    Its three numbers: nanoseconds on a core, nanoseconds waiting in the run queue,
+    and timeslices (each wake-up from sleep, and each return after being preempted).
+    """
+    _, waiting_ns, runs = (int(word) for word in text.split()[:3])
+    return waiting_ns / 1e9, runs
+
+
+class ThreadTimes(NamedTuple):
+    name: str  # the thread's comm: TensorFlow names its pools; other threads carry the process's name
+    cpu: float  # seconds on a core, user and kernel mode
+    waiting: float  # seconds runnable but left waiting for a core; None where the kernel keeps no schedstat
+    runs: int  # times put on a core; None where the kernel keeps no schedstat
+
+
+def thread_times(task_dir="/proc/self/task"):
+    """{thread id: ThreadTimes so far} for this process's live threads."""
     try:
         tids = os.listdir(task_dir)
     except OSError:
@@ -80,9 +98,15 @@ def thread_seconds(task_dir="/proc/self/task"):
     for tid in tids:
         try:
             with open(os.path.join(task_dir, tid, "stat")) as f:
-                threads[int(tid)] = parse_task_stat(f.read())
+                name, cpu = parse_task_stat(f.read())
         except OSError:  # the thread ended since the listing
             continue
+        try:
+            with open(os.path.join(task_dir, tid, "schedstat")) as f:
+                waiting, runs = parse_schedstat(f.read())
+        except (OSError, ValueError):
+            waiting, runs = None, None
+        threads[int(tid)] = ThreadTimes(name, cpu, waiting, runs)
     return threads
 
 
@@ -98,13 +122,13 @@ class Snapshot(NamedTuple):
     wall: float  # seconds, time.perf_counter()
     cpu: float  # seconds of CPU time: this process's, or its finished children's
     machine: dict  # parse_stat's ticks, or None
-    threads: dict  # thread_seconds', or {} for children
+    threads: dict  # thread_times', or {} for children
 
 
 def snapshot(children=False):
     if children:
         return Snapshot(time.perf_counter(), children_seconds(), machine_ticks(), {})
-    return Snapshot(time.perf_counter(), time.process_time(), machine_ticks(), thread_seconds())
+    return Snapshot(time.perf_counter(), time.process_time(), machine_ticks(), thread_times())
 
 
 def usage(before, after, cores):
@@ -114,8 +138,8 @@ def usage(before, after, cores):
     utilisation the same per core. Shares are of all the machine's core time in the
     window: idle (including waiting for disk), steal (taken by a virtual machine's
     host), others (busy, but not with this process: other programs, the kernel).
-    threads: those that ran, oldest first; one that ended within the window is missing
-    from the list but not from cpu_seconds.
+    threads: thread_usage's list; a thread that ended within the window is missing
+    from it but not from cpu_seconds.
     """
     wall = max(after.wall - before.wall, 1e-9)
     cpu = after.cpu - before.cpu
@@ -130,13 +154,24 @@ def usage(before, after, cores):
         idle, steal = (ticks["idle"] + ticks["iowait"]) / total, ticks["steal"] / total
         record.update(idle_share=round(idle, 3), steal_share=round(steal, 3),
                       others_share=round(max(0.0, 1 - idle - steal - cpu / wall / cores), 3))
-    main = os.getpid()
-    record["threads"] = [
-        {"tid": tid, "name": f"{name} (main)" if tid == main else name,
-         "cpu_seconds": round(seconds - before.threads.get(tid, (name, 0.0))[1], 2)}
-        for tid, (name, seconds) in sorted(after.threads.items())
-        if seconds > before.threads.get(tid, (name, 0.0))[1]]
+    record["threads"] = thread_usage(before.threads, after.threads)
     return record
+
+
+def thread_usage(before, after):
+    """Each thread that ran between two thread_times(), oldest first: its CPU seconds, its seconds
+    left waiting for a core, and how often it was put on one (mostly: woken up)."""
+    main, threads = os.getpid(), []
+    for tid, now in sorted(after.items()):
+        then = before.get(tid, ThreadTimes(now.name, 0.0, 0.0, 0))  # started inside the window
+        if now.cpu == then.cpu and now.runs == then.runs:
+            continue
+        known = now.runs is not None and then.runs is not None
+        threads.append({"tid": tid, "name": f"{now.name} (main)" if tid == main else now.name,
+                        "cpu_seconds": round(now.cpu - then.cpu, 2),
+                        "waiting_seconds": round(now.waiting - then.waiting, 3) if known else None,
+                        "runs": now.runs - then.runs if known else None})
+    return threads
 
 
 class Window:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import cpu_usage
-from cpu_usage import Snapshot
+from cpu_usage import Snapshot, ThreadTimes
 
 ON_LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
 
@@ -41,6 +41,10 @@ def test_task_stat_gives_the_name_and_user_plus_system_time():
     assert cpu_usage.parse_task_stat(TASK_STAT) == ("tf data) x", 139 / cpu_usage.CLOCK_TICKS)
 
 
+def test_schedstat_gives_the_wait_for_a_core_and_the_times_run():
+    assert cpu_usage.parse_schedstat("1349000000 25000000 812\n") == (0.025, 812)
+
+
 def test_cpuinfo_field(tmp_path):
     path = tmp_path / "cpuinfo"
     path.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\n")
@@ -54,16 +58,18 @@ def test_usage_between_two_snapshots():
     main = os.getpid()
     ticks = dict.fromkeys(cpu_usage.STAT_FIELDS, 0)
     before = Snapshot(10.0, 5.0, {**ticks, "user": 100, "system": 10, "idle": 200, "steal": 10},
-                      {main: ("python", 4.0), main + 1: ("tf_Compute", 1.0)})
+                      {main: ThreadTimes("python", 4.0, 0.5, 100), main + 1: ThreadTimes("tf_Compute", 1.0, 0.0, 7)})
     # 2 s on 2 cores = 400 ticks: 300 user, 60 idle + 20 waiting for disk, 20 stolen.
     after = Snapshot(12.0, 7.4, {**ticks, "user": 400, "system": 10, "idle": 260, "iowait": 20, "steal": 30},
-                     {main: ("python", 5.0), main + 1: ("tf_Compute", 1.0), main + 2: ("tf_data", 1.4)})
+                     {main: ThreadTimes("python", 5.0, 0.75, 350), main + 1: ThreadTimes("tf_Compute", 1.0, 0.0, 7),
+                      main + 2: ThreadTimes("tf_data", 1.4, 0.125, 40)})
     record = cpu_usage.usage(before, after, cores=2)
     assert record == {
         "wall_seconds": 2.0, "cpu_seconds": 2.4, "busy_cores": 1.2, "utilisation": 0.6, "underused": True,
         "idle_share": 0.2, "steal_share": 0.05, "others_share": 0.15,
-        "threads": [{"tid": main, "name": "python (main)", "cpu_seconds": 1.0},  # tf_Compute did nothing
-                    {"tid": main + 2, "name": "tf_data", "cpu_seconds": 1.4}],  # started inside the window
+        "threads": [  # tf_Compute neither ran nor woke; tf_data started inside the window
+            {"tid": main, "name": "python (main)", "cpu_seconds": 1.0, "waiting_seconds": 0.25, "runs": 250},
+            {"tid": main + 2, "name": "tf_data", "cpu_seconds": 1.4, "waiting_seconds": 0.125, "runs": 40}],
     }
     assert not cpu_usage.usage(before, after._replace(cpu=8.4), cores=2)["underused"]  # 1.7 of 2 cores
 
@@ -91,7 +97,8 @@ def test_a_real_window_records_what_the_cpu_did():
     shares = [record[key] for key in ("idle_share", "steal_share", "others_share")]
     assert all(0 <= share <= 1 for share in shares) and sum(shares) + record["utilisation"] <= 1.02
     main = [thread for thread in record["threads"] if thread["name"].endswith("(main)")]
-    assert main and main[0]["tid"] == os.getpid() and main[0]["cpu_seconds"] > 0.02
+    assert main and main[0]["tid"] == os.getpid() and main[0]["cpu_seconds"] > 0.02 and main[0]["runs"] >= 1
+    assert 0 <= main[0]["waiting_seconds"] <= record["wall_seconds"]
 
 
 @ON_LINUX_PROC
