@@ -5,7 +5,7 @@
 
 The course's recipe is `model.fit(x_train / 255.0, y_train, epochs=5)`: float64
 arrays, batch size 32, Adam at 1e-3, float32, Sequential models without a
-Rescaling layer. This project's path is train.py's (training.py): uint8 data
+Rescaling layer. This project's path is train.py's (recipe.py): uint8 data
 through tf.data, the precision `auto` picks, its batch size and schedule.
 
 Shared machines are noisy, so the two recipes are always measured interleaved,
@@ -39,10 +39,10 @@ import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 import hardware  # noqa: E402
-import training  # noqa: E402
+import recipe  # noqa: E402
 from data import (DATA_DIR_HELP, INPUT_SHAPE, VALIDATION_SIZE, DataError, load_fashion_mnist,  # noqa: E402
                   split_validation, to_dataset)
-from model import build_model  # noqa: E402
+from model import MODELS, build_model  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 COURSE_BATCH_SIZE = 32  # model.fit's default
@@ -99,7 +99,7 @@ class Course:
 
 
 class Project:
-    """train.py's recipe for the model, from training.py: the same code, not a copy."""
+    """train.py's recipe for the model, from recipe.py: the same code, not a copy."""
 
     label = "project"
 
@@ -107,9 +107,9 @@ class Project:
         self.precision, _ = hardware.choose_precision("auto")
         keras.mixed_precision.set_global_policy(self.precision)
         self.model = build_model(name)
-        self.batch_size = training.BATCH_SIZE
+        self.batch_size = recipe.BATCH_SIZE
         steps = math.ceil(len(train.images) / self.batch_size) * total_epochs
-        training.compile_for_training(self.model, training.RECIPES[name]["learning_rate"], steps)
+        recipe.compile_for_training(self.model, MODELS[name].learning_rate, steps)
         self.data = to_dataset(*train, self.batch_size, shuffle_seed=0)
         self.slices = {}
         self.train_images = train
@@ -163,7 +163,7 @@ def race(train, test, max_epochs, targets):
     keras.utils.set_random_seed(0)
     course = Course("cnn", train, test, max_epochs)
     keras.utils.set_random_seed(0)
-    project_epochs = min(max_epochs, training.RECIPES["cnn"]["epochs"])
+    project_epochs = min(max_epochs, MODELS["cnn"].epochs)
     project = Project("cnn", train, test, project_epochs)
     results = {}
     for recipe, epochs in ((course, max_epochs), (project, project_epochs)):
@@ -202,7 +202,7 @@ def main(argv=None):
         train, test = load_fashion_mnist(args.data_dir)
     except DataError as error:
         sys.exit(f"error: {error}")
-    train, _ = split_validation(*train, VALIDATION_SIZE, training.SEED)  # the images train.py trains on
+    train, _ = split_validation(*train, VALIDATION_SIZE, recipe.SEED)  # the images train.py trains on
     if args.smoke:
         train, test = (type(train)(*(part[:2000] for part in train)), type(test)(*(part[:1000] for part in test)))
         args.windows, args.window, args.max_epochs = 2, 1000, 2
