@@ -9,15 +9,13 @@ Both take what the .keras model takes, uint8 images of shape (N, 28, 28, 1) name
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
-
-import artifacts  # noqa: E402
-from data import INPUT_SHAPE  # noqa: E402
-from model_files import DEFAULT_MODEL, ModelFileError, check_input_shape, existing_model_file, load_model  # noqa: E402
+import artifacts
+from data import INPUT_SHAPE
+from model_files import DEFAULT_MODEL, ModelFileError, check_input_shape, existing_model_file, load_model
+from tensorflow_startup import import_tensorflow
 
 EXAMPLE = f"python export.py {artifacts.shown(DEFAULT_MODEL)}"
 # What to do about a bad model file: export.py takes models as paths, not with --model.
@@ -59,7 +57,7 @@ def saved_models(folder=artifacts.RUNS_DIR):
 
 def export(model_file):
     """Write NAME_savedmodel/ and NAME.tflite beside NAME.keras: both whole, or neither."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     run_folder, name = artifacts.RunFolder(model_file.parent), model_file.stem
     saved_model, tflite = run_folder.saved_model(name), run_folder.tflite(name)

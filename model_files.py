@@ -35,6 +35,9 @@ def existing_model_file(path, fix=PASS_A_MODEL):
 
 def load_model(path, fix=PASS_A_MODEL):
     """Load a saved model for inference (no optimizer state)."""
+    from tensorflow_startup import import_tensorflow
+
+    import_tensorflow()  # before Keras loads it, without its start-up notices
     import keras
 
     try:

@@ -19,15 +19,13 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import artifacts  # noqa: E402
-import figures  # noqa: E402
-import preprocess  # noqa: E402
-from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_fashion_mnist  # noqa: E402
-from model_files import (DEFAULT_MODEL, ModelFileError, check_classes, check_input_shape,  # noqa: E402
+import artifacts
+import figures
+import preprocess
+from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_fashion_mnist
+from model_files import (DEFAULT_MODEL, ModelFileError, check_classes, check_input_shape,
                          existing_model_file, load_model)
 
 TOP = 3  # classes printed per image

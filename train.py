@@ -15,14 +15,15 @@ Every file is written whole or not at all, a stopped run continues with
 import argparse
 import importlib.util
 import math
-import os
 import shlex
 import signal
 import sys
 from pathlib import Path
 from typing import NamedTuple
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
+from tensorflow_startup import import_tensorflow
+
+import_tensorflow()  # first, before Keras loads it: TensorFlow without start-up notices that look like errors
 
 import keras  # noqa: E402
 

@@ -11,7 +11,6 @@ Figures go to runs/ (--out), beside the models that `python train.py` saves ther
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -24,9 +23,8 @@ from data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_fashio
 from model_files import DEFAULT_MODEL, ModelFileError, existing_model_file, load_model
 import preprocess
 
-# Keras is imported inside the functions that need it: `convolution` runs without
-# TensorFlow, in a second instead of five.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
+# Keras is imported inside the functions that need it (after model_files.load_model):
+# `convolution` runs without TensorFlow, in a second instead of five.
 
 DEFAULT_IMAGES = [0, 23, 28]  # three ankle boots of the test set: how alike do their features look?
 DEFAULT_FILTER = 1
