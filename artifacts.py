@@ -14,7 +14,15 @@ import os
 import shutil
 from pathlib import Path
 
-RUNS_DIR = Path(__file__).resolve().parent / "runs"  # the default --out of every script
+PROJECT_DIR = Path(__file__).resolve().parent
+RUNS_DIR = PROJECT_DIR / "runs"  # the default --out of every script
+PASS_AN_OUT = "Pass --out a folder you can write to."  # the fix when --out cannot be written
+
+
+def shown(path):
+    """`path` as the documentation writes it: relative to the project folder where it lies inside it."""
+    path = Path(path)
+    return str(path.relative_to(PROJECT_DIR)) if path.is_relative_to(PROJECT_DIR) else str(path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +69,26 @@ class RunFolder:
     def preprocessing_figure(self):
         """predict.py --steps' figure: each photo, step by step, to the 28x28 image."""
         return self.path / "preprocessing.png"
+
+    @property
+    def feature_maps_figure(self):
+        """visualize.py's figure: one filter through every conv and pooling layer, for a few images."""
+        return self.path / "feature_maps.png"
+
+    @property
+    def all_feature_maps_figure(self):
+        """visualize.py's figure: every filter of every layer, for the first image."""
+        return self.path / "feature_maps_all_filters.png"
+
+    @property
+    def filters_figure(self):
+        """visualize.py filters' figure: the first conv layer's learned kernels."""
+        return self.path / "filters.png"
+
+    @property
+    def convolution_figure(self):
+        """visualize.py convolution's figure: filters and pooling by hand."""
+        return self.path / "convolution.png"
 
     @property
     def logs(self):

@@ -90,15 +90,12 @@ def to_dataset(x, y, batch_size, shuffle_seed=None):
     """
     import tensorflow as tf
 
+    from distributed import shard_by_data  # for several workers
+
     dataset = tf.data.Dataset.from_tensor_slices((x[..., None], y))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    # Across several workers, tf.distribute splits each global batch between them by
-    # data (the arrays are in memory: there are no files to share out); stated
-    # explicitly instead of letting AUTO fall back to it with a warning.
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
+    return shard_by_data(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
 def _local_files(data_dir, given_by):

@@ -9,17 +9,17 @@ Both take what the .keras model takes, uint8 images of shape (N, 28, 28, 1) name
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
+import artifacts
+from data import INPUT_SHAPE
+from model_files import DEFAULT_MODEL, ModelFileError, check_input_shape, existing_model_file, load_model
+from tensorflow_startup import import_tensorflow
 
-import artifacts  # noqa: E402
-from data import INPUT_SHAPE  # noqa: E402
-from model_files import ModelFileError, check_input_shape, existing_model_file, load_model  # noqa: E402
-
-PASS_A_MODEL = "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/cnn.keras."
+EXAMPLE = f"python export.py {artifacts.shown(DEFAULT_MODEL)}"
+# What to do about a bad model file: export.py takes models as paths, not with --model.
+PASS_A_PATH = f"Pass the path of a .keras model saved by train.py, e.g. {EXAMPLE}."
 CANNOT_WRITE = ("export.py writes next to the .keras file: copy the model into a folder you can write to, "
                 "and export it there.")
 
@@ -31,14 +31,15 @@ class ExportError(Exception):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", type=Path, metavar="MODEL.keras",
-                        help="models saved by train.py (default: every .keras file in runs/)")
+                        help="models saved by train.py "
+                             f"(default: every .keras file in {artifacts.shown(artifacts.RUNS_DIR)}/)")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        for model_file in [existing_model_file(path, PASS_A_MODEL) for path in args.models] or saved_models():
+        for model_file in [existing_model_file(path, PASS_A_PATH) for path in args.models] or saved_models():
             export(model_file)
     except (ModelFileError, ExportError) as error:
         sys.exit(f"error: {error}")
@@ -50,20 +51,20 @@ def saved_models(folder=artifacts.RUNS_DIR):
     if not models:
         raise ExportError(f"no .keras models in {folder}.\n"
                           "Run `python train.py` first, or pass the paths of .keras models, "
-                          "e.g. python export.py runs/cnn.keras.")
+                          f"e.g. {EXAMPLE}.")
     return models
 
 
 def export(model_file):
     """Write NAME_savedmodel/ and NAME.tflite beside NAME.keras: both whole, or neither."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     run_folder, name = artifacts.RunFolder(model_file.parent), model_file.stem
     saved_model, tflite = run_folder.saved_model(name), run_folder.tflite(name)
     problem = artifacts.folder_problem(run_folder.path)
     if problem:
         raise ExportError(f"cannot write the exports of {model_file}: {problem}.\n{CANNOT_WRITE}")
-    model = serving_copy(load_model(model_file, PASS_A_MODEL), model_file)
+    model = serving_copy(load_model(model_file, PASS_A_PATH), model_file)
     making = f"{saved_model.name}/"
     try:
         # Both are made under temporary names; neither is renamed into place unless both succeed.
@@ -90,7 +91,7 @@ def serving_copy(model, model_file):
     """
     import keras
 
-    check_input_shape(model, model_file, PASS_A_MODEL)
+    check_input_shape(model, model_file, PASS_A_PATH)
 
     def float32_layer(layer):
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})

@@ -1,11 +1,13 @@
 """The models: a plain deep network, the course CNN, and a stronger CNN.
 
-Builders only: no data, no files, no training. Every model takes raw uint8 images
-of shape (28, 28, 1), scales them to [0, 1] itself (so the data can stay uint8 all
-the way into the model, and a saved model needs no preprocessing recipe), starts
-with keras.Input, and names its layers so that visualize.py can build a feature-map
-model from `model.inputs` and `layer.output`.
+Builders, and the registry that pairs each with its recipe: no data, no files, no
+training. Every model takes raw uint8 images of shape (28, 28, 1), scales them to
+[0, 1] itself (so the data can stay uint8 all the way into the model, and a saved
+model needs no preprocessing recipe), starts with keras.Input, and names its layers
+so that visualize.py can build a feature-map model from `model.inputs` and `layer.output`.
 """
+
+from typing import Callable, NamedTuple
 
 import keras
 from keras import layers
@@ -97,12 +99,25 @@ def cnn_plus():
     return keras.Model(inputs, outputs, name="cnn_plus")
 
 
-# The registry: add a model here and it is a --models choice of train.py.
-MODELS = {"dnn": dnn, "cnn": cnn, "cnn_plus": cnn_plus}
+class Registered(NamedTuple):
+    """A model of the registry: its builder and its recipe, which train.py uses unless flags say otherwise."""
+
+    build: Callable[[], keras.Model]
+    epochs: int
+    learning_rate: float  # the peak of the warm-up + cosine schedule (recipe.py)
+
+
+# The registry: add a model here and it is a --models choice of train.py, trained with its recipe.
+# Epochs and learning rates chosen on the validation split, never on the test set (docs/train.md).
+MODELS = {
+    "dnn": Registered(dnn, epochs=20, learning_rate=2e-3),
+    "cnn": Registered(cnn, epochs=10, learning_rate=2e-3),
+    "cnn_plus": Registered(cnn_plus, epochs=20, learning_rate=3e-3),
+}
 
 
 def build_model(name, conv_filters=None):
     """Build a registered model; conv_filters configures the course CNN's conv stack."""
     if name == "cnn" and conv_filters:
         return cnn(tuple(conv_filters))
-    return MODELS[name]()
+    return MODELS[name].build()

@@ -6,12 +6,12 @@ imported inside the functions, so importing this module costs nothing.
 
 from pathlib import Path
 
-from artifacts import RunFolder
+from artifacts import RunFolder, shown
 from data import INPUT_SHAPE, NUM_CLASSES
 
 DEFAULT_MODEL = RunFolder().model("cnn")
 # What to do about a bad model file; a script that takes no --model says its own.
-PASS_A_MODEL = "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras."
+PASS_A_MODEL = f"Pass --model PATH to a .keras model saved by train.py, e.g. {shown(DEFAULT_MODEL)}."
 
 
 class ModelFileError(Exception):
@@ -35,6 +35,9 @@ def existing_model_file(path, fix=PASS_A_MODEL):
 
 def load_model(path, fix=PASS_A_MODEL):
     """Load a saved model for inference (no optimizer state)."""
+    from tensorflow_startup import import_tensorflow
+
+    import_tensorflow()  # before Keras loads it, without its start-up notices
     import keras
 
     try:

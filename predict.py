@@ -19,19 +19,16 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import artifacts  # noqa: E402
-import figures  # noqa: E402
-import preprocess  # noqa: E402
-from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_fashion_mnist  # noqa: E402
-from model_files import (DEFAULT_MODEL, ModelFileError, check_classes, check_input_shape,  # noqa: E402
+import artifacts
+import figures
+import preprocess
+from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_fashion_mnist
+from model_files import (DEFAULT_MODEL, ModelFileError, check_classes, check_input_shape,
                          existing_model_file, load_model)
 
 TOP = 3  # classes printed per image
-PASS_AN_OUT = "Pass --out a folder you can write to."
 MAX_FIGURE_ROWS = 20  # a taller figure is unreadable; the table still lists every image
 
 
@@ -55,9 +52,9 @@ def parse_args(argv=None):
     parser.add_argument("--test-index", type=int, nargs="+", metavar="N",
                         help="classify these Fashion-MNIST test images instead of photos")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH",
-                        help="a .keras model saved by train.py (default: runs/cnn.keras)")
+                        help=f"a .keras model saved by train.py (default: {artifacts.shown(DEFAULT_MODEL)})")
     parser.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, metavar="DIR",
-                        help="folder for predictions.png (default: runs/)")
+                        help=f"folder for predictions.png (default: {artifacts.shown(artifacts.RUNS_DIR)}/)")
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
     parser.add_argument("--no-preprocess", action="store_true",
                         help="feed each photo only resized to 28x28, to see what preprocessing buys")
@@ -104,7 +101,7 @@ def check_out_folder(out):
     """Refuse an --out that cannot be written before any work, not after the table is printed."""
     problem = artifacts.folder_problem(out)
     if problem:
-        raise PredictError(f"cannot write into --out {out}: {problem}.\n" + PASS_AN_OUT)
+        raise PredictError(f"cannot write into --out {out}: {problem}.\n" + artifacts.PASS_AN_OUT)
 
 
 # --- the images ---------------------------------------------------------------------
@@ -205,7 +202,7 @@ def write_figure(figure, path):
     try:
         artifacts.save_figure(figure, path, dpi=100)
     except OSError as error:
-        raise PredictError(f"cannot write {path}: {error.strerror or error}.\n" + PASS_AN_OUT) from None
+        raise PredictError(f"cannot write {path}: {error.strerror or error}.\n" + artifacts.PASS_AN_OUT) from None
     return path
 
 

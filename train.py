@@ -13,34 +13,33 @@ Every file is written whole or not at all, a stopped run continues with
 """
 
 import argparse
-import hashlib
 import importlib.util
 import math
-import os
 import shlex
-import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
+from tensorflow_startup import import_tensorflow
+
+import_tensorflow()  # first, before Keras loads it: TensorFlow without start-up notices that look like errors
 
 import keras  # noqa: E402
 
 import artifacts  # noqa: E402
+import distributed  # noqa: E402
 import hardware  # noqa: E402
+import recipe  # noqa: E402
 import report  # noqa: E402
 import tensorboard_logging  # noqa: E402
-import training  # noqa: E402
 from data import (DATA_DIR_HELP, TRAIN_IMAGES, VALIDATION_SIZE, DataError, Images,  # noqa: E402
                   load_fashion_mnist, split_validation)
 from model import MODELS, check_conv_filters  # noqa: E402
-from training import RECIPES, Interrupted, TrainingError  # noqa: E402
+from recipe import Interrupted, TrainingError  # noqa: E402
 
-# The per-model epochs and learning rates are training.RECIPES, the batch size
-# training.BATCH_SIZE, the held-out split data.VALIDATION_SIZE.
+# The per-model epochs and learning rates are in model.MODELS, the batch size is
+# recipe.BATCH_SIZE, the held-out split data.VALIDATION_SIZE.
 DEFAULT_MODELS = ["dnn", "cnn"]
 # The shell's code for a command stopped by Ctrl-C (128 + SIGINT): a script can tell a stop from an error.
 INTERRUPTED_EXIT_CODE = 130
@@ -54,13 +53,13 @@ def parse_args(argv=None):
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME",
                         help=f"models to train, any of: {', '.join(MODELS)} (default: {' '.join(DEFAULT_MODELS)})")
     parser.add_argument("--epochs", type=int, help="epochs per model (default: per model, "
-                        + ", ".join(f"{m} {r['epochs']}" for m, r in RECIPES.items()) + ")")
-    parser.add_argument("--batch-size", type=int, default=training.BATCH_SIZE,
+                        + ", ".join(f"{m} {r.epochs}" for m, r in MODELS.items()) + ")")
+    parser.add_argument("--batch-size", type=int, default=recipe.BATCH_SIZE,
                         help="images per step and device; the global batch is this times the replicas "
                              "(default: %(default)s)")
     parser.add_argument("--learning-rate", type=float, help="peak learning rate (default: per model, "
-                        + ", ".join(f"{m} {r['learning_rate']:g}" for m, r in RECIPES.items()) + ")")
-    parser.add_argument("--seed", type=int, default=training.SEED,
+                        + ", ".join(f"{m} {r.learning_rate:g}" for m, r in MODELS.items()) + ")")
+    parser.add_argument("--seed", type=int, default=recipe.SEED,
                         help="seeds the split, the weights and the shuffling (default: %(default)s)")
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--out", type=Path, default=artifacts.RUNS_DIR,
@@ -166,7 +165,7 @@ def resume_state(settings, run_folder):
 
 def model_settings(name, args):
     """One model's training settings: the flags where given, else its recipe's."""
-    return training.Settings.for_model(
+    return recipe.Settings.for_model(
         name, epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
         conv_filters=tuple(args.conv_filters) if args.conv_filters and name == "cnn" else None,
         target_accuracy=args.target_accuracy)
@@ -184,15 +183,15 @@ def check_tensorboard(log_dir):
 
 
 def run(args):
-    task = cluster_task_of(args.strategy)  # a bad TF_CONFIG stops here
+    task = distributed.task_for(args.strategy)  # a bad cluster configuration stops here
     if args.tensorboard:
         check_tensorboard(args.tensorboard)
     if args.cpu_devices > 1:
-        hardware.split_cpu(args.cpu_devices)
+        distributed.split_cpu(args.cpu_devices)
     if task and not task.is_chief:
         args.tensorboard = None  # the chief logs the run; on one machine the workers would share its folder
-    strategy = hardware.make_strategy("mirrored" if args.cpu_devices > 1 and args.strategy == "auto"
-                                      else args.strategy)
+    strategy = distributed.make_strategy("mirrored" if args.cpu_devices > 1 and args.strategy == "auto"
+                                         else args.strategy)
     policy, why = hardware.choose_precision(args.precision)
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(args.seed)
@@ -211,7 +210,7 @@ def run(args):
         state = {"settings": {key: flags[key] for key in RESUME_SETTINGS}, "finished": {}}
         artifacts.write_json(run_folder.state, state)
 
-    logging = training.Logging(args.verbose, args.tensorboard, tensorboard_logging.probe_image(data.test))
+    logging = recipe.Logging(args.verbose, args.tensorboard, tensorboard_logging.probe_image(data.test))
     results, histories = {}, {}
     for name in args.models:
         if name in state["finished"]:
@@ -220,14 +219,12 @@ def run(args):
             histories[name] = artifacts.read_json(run_folder.history(name))
             continue
         settings = model_settings(name, args)
-        model, histories[name] = training.train_model(settings, data.train, data.validation, strategy,
-                                                      run_folder, resume=args.resume, logging=logging)
+        model, histories[name] = recipe.train_model(settings, data.train, data.validation, strategy,
+                                                    run_folder, resume=args.resume, logging=logging)
         metrics = report.evaluate(model, data.test, settings.batch_size)
         results[name] = report.summarize(name, model, histories[name], metrics, run_folder)
         artifacts.save_model(model, run_folder.model(name))
-        if task:  # equal on every worker when they trained as one
-            weights = b"".join(w.tobytes() for w in model.get_weights())
-            print(f"{name} weights checksum: {hashlib.sha256(weights).hexdigest()[:16]}")
+        distributed.print_weights_checksum(task, name, model)
         state["finished"][name] = results[name]
         artifacts.write_json(run_folder.state, state)
 
@@ -237,33 +234,13 @@ def run(args):
     run_folder.state.unlink()
     if run_folder.backups.exists() and not any(run_folder.backups.iterdir()):
         run_folder.backups.rmdir()
-    if run_folder.path != args.out:
-        shutil.rmtree(run_folder.path)
-        print(f"\n{task.type} {task.index}: done, its temporary copy removed; "
-              "the chief holds the results, in its --out.")
+    distributed.finish_worker(task, run_folder.path)
     return results
 
 
-def cluster_task_of(strategy):
-    """This process's task in TF_CONFIG for a multi-worker run, else None."""
-    return hardware.cluster_task() if strategy == "multiworker" else None
-
-
 def run_folder_of(task, out):
-    """--out for a run on one machine and for the chief; a temporary folder for another worker."""
-    return artifacts.RunFolder(out if task is None or task.is_chief else worker_folder(task, out))
-
-
-def worker_folder(task, out):
-    """Where a worker other than the chief writes: a temporary folder, removed when the run ends.
-
-    Every worker must save (saving takes part in the collectives) and back up its own
-    epochs (Keras' BackupAndRestore has no chief logic), but only the chief's files
-    are kept. The name is fixed by the task and --out, so that a stopped run's backup
-    is found again by --resume on that worker.
-    """
-    key = hashlib.sha1(str(Path(out).resolve()).encode()).hexdigest()[:10]
-    return Path(tempfile.gettempdir()) / f"train-{task.type}{task.index}-{key}"
+    """--out, or for a worker other than the chief of a multi-worker run its temporary folder."""
+    return artifacts.RunFolder(distributed.output_folder(task, out))
 
 
 def resume_command():
@@ -279,13 +256,13 @@ def main(argv=None):
         run(args)
     except (Interrupted, KeyboardInterrupt) as where:
         stopped = f"during {where}" if isinstance(where, Interrupted) else "between models"
-        run_folder = run_folder_of(cluster_task_of(args.strategy), args.out)  # TF_CONFIG: checked by run() first
+        run_folder = run_folder_of(distributed.task_for(args.strategy), args.out)  # already checked by run()
         print(f"\nStopped {stopped}. Completed epochs are backed up in {run_folder.backups}.\n"
               f"Resume with: {resume_command()}", file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_CODE)
     except DataError as error:
         sys.exit(f"error: {error}")
-    except hardware.ClusterError as error:
+    except distributed.ClusterError as error:
         sys.exit(f"error: {error}")
     except TrainingError as error:
         sys.exit(f"\nerror: {error}")  # the newline ends Keras' progress bar

@@ -11,7 +11,6 @@ Figures go to runs/ (--out), beside the models that `python train.py` saves ther
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -24,9 +23,8 @@ from data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_fashio
 from model_files import DEFAULT_MODEL, ModelFileError, existing_model_file, load_model
 import preprocess
 
-# Keras is imported inside the functions that need it: `convolution` runs without
-# TensorFlow, in a second instead of five.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the output
+# Keras is imported inside the functions that need it (after model_files.load_model):
+# `convolution` runs without TensorFlow, in a second instead of five.
 
 DEFAULT_IMAGES = [0, 23, 28]  # three ankle boots of the test set: how alike do their features look?
 DEFAULT_FILTER = 1
@@ -40,10 +38,10 @@ class VisualizeError(Exception):
 def parse_args(argv=None):
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, metavar="DIR",
-                        help="folder for the figures (default: runs/)")
+                        help=f"folder for the figures (default: {artifacts.shown(artifacts.RUNS_DIR)}/)")
     with_model = argparse.ArgumentParser(add_help=False)
     with_model.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH",
-                            help="a .keras model saved by train.py (default: runs/cnn.keras)")
+                            help=f"a .keras model saved by train.py (default: {artifacts.shown(DEFAULT_MODEL)})")
     with_data = argparse.ArgumentParser(add_help=False)
     with_data.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
@@ -98,9 +96,10 @@ def show_feature_maps(args):
     layer_maps, probabilities = extract_features(model, layers, images)
     captions = [f"{caption}\npredicted: {CLASS_NAMES[predicted]}"
                 for caption, predicted in zip(captions, probabilities.argmax(axis=1))]
-    save(figures.feature_maps(images, captions, layer_maps, args.filter), args.out / "feature_maps.png")
+    run_folder = artifacts.RunFolder(args.out)
+    save(figures.feature_maps(images, captions, layer_maps, args.filter), run_folder.feature_maps_figure)
     first_image = [{layer.name: layer_maps[layer.name][0] for layer in block} for block in conv_blocks(layers)]
-    save(figures.all_feature_maps(images[0], captions[0], first_image), args.out / "feature_maps_all_filters.png")
+    save(figures.all_feature_maps(images[0], captions[0], first_image), run_folder.all_feature_maps_figure)
 
 
 def test_images(indices, data_dir):
@@ -156,7 +155,7 @@ def show_filters(args):
     first_conv = next(layer for layer in feature_layers(model, model_file) if is_conv(layer))
     kernels = first_conv.get_weights()[0]  # (3, 3, input channels, filters)
     # The first conv layer sees the image's one grayscale channel.
-    save(figures.conv_filters(kernels[:, :, 0, :], first_conv.name), args.out / "filters.png")
+    save(figures.conv_filters(kernels[:, :, 0, :], first_conv.name), artifacts.RunFolder(args.out).filters_figure)
 
 
 # --- convolution: the lesson by hand, numpy only (no model, no TensorFlow) ----------
@@ -172,7 +171,8 @@ def show_convolution(args):
               "Grace Hopper\n(matplotlib sample)": sample_photo()}
     steps = {caption: [convolution.filter_and_pool(picture, kernel) for kernel in convolution.FILTERS.values()]
              for caption, picture in images.items()}
-    save(figures.convolution_lesson(images, convolution.FILTERS, steps), args.out / "convolution.png")
+    figure = figures.convolution_lesson(images, convolution.FILTERS, steps)
+    save(figure, artifacts.RunFolder(args.out).convolution_figure)
     if args.explain:
         print()
         print(convolution.explain(image, convolution.FILTERS[args.kernel], *args.explain, filter_name=args.kernel))
@@ -211,7 +211,8 @@ def feature_layers(model, model_file):
               if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
     if not any(is_conv(layer) for layer in layers):
         raise VisualizeError(f"{model_file} (model '{model.name}') has no Conv2D layers, so it has no filters "
-                             "or feature maps to show.\nPass --model PATH to a CNN, e.g. runs/cnn.keras.")
+                             "or feature maps to show.\n"
+                             f"Pass --model PATH to a CNN, e.g. {artifacts.shown(DEFAULT_MODEL)}.")
     return layers
 
 
@@ -242,8 +243,7 @@ def save(figure, path):
     try:
         artifacts.save_figure(figure, path, dpi=DPI)
     except OSError as error:
-        raise VisualizeError(f"cannot write {path}: {error.strerror or error}.\n"
-                             "Pass --out a folder you can write to.") from None
+        raise VisualizeError(f"cannot write {path}: {error.strerror or error}.\n" + artifacts.PASS_AN_OUT) from None
     print(f"Wrote {path}")
 
 

@@ -29,7 +29,7 @@ import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
 import hardware  # noqa: E402
-import training  # noqa: E402
+import recipe  # noqa: E402
 from data import DATA_DIR_HELP, INPUT_SHAPE, NUM_CLASSES, load_fashion_mnist, split_validation, to_dataset  # noqa: E402
 from model import conv_bn_relu  # noqa: E402
 
@@ -129,7 +129,7 @@ def main():
 
     model = variant(args)
     steps = math.ceil(len(train.images) / args.batch_size) * args.epochs
-    schedule = training.learning_rate_schedule(args.learning_rate, steps)
+    schedule = recipe.learning_rate_schedule(args.learning_rate, steps)
     optimizer_class = keras.optimizers.AdamW if args.weight_decay else keras.optimizers.Adam
     extra = {"weight_decay": args.weight_decay} if args.weight_decay else {}
     model.compile(optimizer=optimizer_class(schedule, use_ema=args.ema, **extra),

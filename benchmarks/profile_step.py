@@ -25,7 +25,7 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 import hardware  # noqa: E402
-import training  # noqa: E402
+import recipe  # noqa: E402
 from data import INPUT_SHAPE, NUM_CLASSES  # noqa: E402
 from model import build_model  # noqa: E402
 
@@ -53,7 +53,7 @@ def op_seconds(trace_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="cnn")
-    parser.add_argument("--batch-size", type=int, default=training.BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int, default=recipe.BATCH_SIZE)
     parser.add_argument("--steps", type=int, default=30, help="profiled steps")
     parser.add_argument("--precision", choices=["auto", *hardware.POLICIES], default="auto")
     args = parser.parse_args()
@@ -65,7 +65,7 @@ def main():
     labels = np.random.randint(0, NUM_CLASSES, count).astype(np.uint8)
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(args.batch_size).cache().repeat()
     model = build_model(args.model)
-    training.compile_for_training(model, 2e-3, 10_000)
+    recipe.compile_for_training(model, 2e-3, 10_000)
     model.fit(data, steps_per_epoch=40, epochs=1, verbose=0)  # trace and warm up
 
     with tempfile.TemporaryDirectory() as trace_dir:

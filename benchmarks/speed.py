@@ -7,7 +7,7 @@
 
 The course's recipe is `model.fit(x_train / 255.0, y_train, epochs=5)`: float64
 arrays, batch size 32, Adam at 1e-3, float32, Sequential models without a
-Rescaling layer. This project's path is train.py's (training.py): uint8 data
+Rescaling layer. This project's path is train.py's (recipe.py): uint8 data
 through tf.data, the precision `auto` picks, its batch size and schedule.
 
 Shared machines are noisy, so the two recipes are always measured interleaved,
@@ -57,11 +57,11 @@ from keras import layers  # noqa: E402
 import artifacts  # noqa: E402
 import cpu_usage  # noqa: E402
 import hardware  # noqa: E402
+import recipe  # noqa: E402
 import train as train_script  # noqa: E402
-import training  # noqa: E402
 from data import (DATA_DIR_HELP, INPUT_SHAPE, VALIDATION_SIZE, DataError, Images, load_fashion_mnist,  # noqa: E402
                   split_validation, to_dataset)
-from model import build_model  # noqa: E402
+from model import MODELS, build_model  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 COURSE_BATCH_SIZE = 32  # model.fit's default
@@ -122,7 +122,7 @@ class Course:
 
 
 class Project:
-    """train.py's recipe for the model, from training.py: the same code, not a copy."""
+    """train.py's recipe for the model, from recipe.py: the same code, not a copy."""
 
     label = "project"
 
@@ -130,9 +130,9 @@ class Project:
         self.precision, _ = hardware.choose_precision("auto")
         keras.mixed_precision.set_global_policy(self.precision)
         self.model = build_model(name)
-        self.batch_size = training.BATCH_SIZE
+        self.batch_size = recipe.BATCH_SIZE
         steps = math.ceil(len(train.images) / self.batch_size) * total_epochs
-        training.compile_for_training(self.model, training.RECIPES[name]["learning_rate"], steps)
+        recipe.compile_for_training(self.model, MODELS[name].learning_rate, steps)
         self.data = to_dataset(*train, self.batch_size, shuffle_seed=0)
         self.slices = {}
         self.train_images = train
@@ -150,8 +150,8 @@ class Project:
         return window.record
 
 
-def test_accuracy(recipe):
-    _, accuracy = recipe.model.evaluate(*recipe.test, batch_size=1000, verbose=0)
+def test_accuracy(side):
+    _, accuracy = side.model.evaluate(*side.test, batch_size=1000, verbose=0)
     return accuracy
 
 
@@ -165,37 +165,37 @@ def busy(record):
 
 def throughput(name, train, test, windows, window):
     """Both recipes on the same fixed window of images, alternating; one warm-up window each."""
-    recipes = []
+    sides = []
     for kind in (Course, Project):
         keras.utils.set_random_seed(0)
-        recipes.append(kind(name, train, test, total_epochs=windows + 1))
-    records = {recipe.label: [] for recipe in recipes}
+        sides.append(kind(name, train, test, total_epochs=windows + 1))
+    records = {side.label: [] for side in sides}
     for step in range(windows + 1):
-        for recipe in recipes:
-            record = recipe.train(step, images=window)
+        for side in sides:
+            record = side.train(step, images=window)
             if step:  # the first window traces the step functions
-                records[recipe.label].append(record)
+                records[side.label].append(record)
         if step:
             print(f"    window {step}: " + "; ".join(
                 f"{r.label} {window / records[r.label][-1]['wall_seconds']:,.0f} images/s, "
-                f"{busy(records[r.label][-1])}" for r in recipes), flush=True)
+                f"{busy(records[r.label][-1])}" for r in sides), flush=True)
     flops = training_flops(recipes[0].model)
     results = {}
-    for recipe in recipes:
-        seconds = [record["wall_seconds"] for record in records[recipe.label]]
-        cpu_seconds = [record["cpu_seconds"] for record in records[recipe.label]]
-        results[recipe.label] = {
-            "precision": recipe.precision, "batch_size": recipe.batch_size,
+    for side in sides:
+        seconds = [record["wall_seconds"] for record in records[side.label]]
+        cpu_seconds = [record["cpu_seconds"] for record in records[side.label]]
+        results[side.label] = {
+            "precision": side.precision, "batch_size": side.batch_size,
             "window_seconds": seconds,
             "images_per_second_best": round(window / min(seconds)),
             "images_per_second_median": round(window / statistics.median(seconds)),
             "cpu_ms_per_image_best": round(1000 * min(cpu_seconds) / window, 3),
             "cpu_ms_per_image_median": round(1000 * statistics.median(cpu_seconds) / window, 3),
-            "busy_cores_median": round(statistics.median(r["busy_cores"] for r in records[recipe.label]), 2),
-            "underused_windows": sum(r["underused"] for r in records[recipe.label]),
+            "busy_cores_median": round(statistics.median(r["busy_cores"] for r in records[side.label]), 2),
+            "underused_windows": sum(r["underused"] for r in records[side.label]),
             "mflop_per_image": round(flops / 1e6, 2),
             "gflop_per_second_best": round(window / min(seconds) * flops / 1e9, 1),
-            "windows": records[recipe.label],
+            "windows": records[side.label],
         }
     return results
 
@@ -211,23 +211,23 @@ def race(train, test, max_epochs, targets):
     keras.utils.set_random_seed(0)
     course = Course("cnn", train, test, max_epochs)
     keras.utils.set_random_seed(0)
-    project_epochs = min(max_epochs, training.RECIPES["cnn"]["epochs"])
+    project_epochs = min(max_epochs, MODELS["cnn"].epochs)
     project = Project("cnn", train, test, project_epochs)
     results = {}
-    for recipe, epochs in ((course, max_epochs), (project, project_epochs)):
-        results[recipe.label] = {"precision": recipe.precision, "batch_size": recipe.batch_size,
+    for side, epochs in ((course, max_epochs), (project, project_epochs)):
+        results[side.label] = {"precision": side.precision, "batch_size": side.batch_size,
                                  "epoch_seconds": [], "epoch_cpu_seconds": [], "test_accuracy": [], "epochs": []}
     for epoch in range(max_epochs):
-        for recipe, epochs in ((course, max_epochs), (project, project_epochs)):
+        for side, epochs in ((course, max_epochs), (project, project_epochs)):
             if epoch >= epochs:
                 continue
-            result = results[recipe.label]
-            record = recipe.train(epoch)
+            result = results[side.label]
+            record = side.train(epoch)
             result["epochs"].append(record)
             result["epoch_seconds"].append(round(record["wall_seconds"], 2))
             result["epoch_cpu_seconds"].append(round(record["cpu_seconds"], 2))
-            result["test_accuracy"].append(round(test_accuracy(recipe), 4))
-            print(f"    {recipe.label} epoch {epoch + 1}: {result['epoch_seconds'][-1]:.1f} s, "
+            result["test_accuracy"].append(round(test_accuracy(side), 4))
+            print(f"    {side.label} epoch {epoch + 1}: {result['epoch_seconds'][-1]:.1f} s, "
                   f"{result['epoch_cpu_seconds'][-1]:.1f} CPU s, {busy(record)}, "
                   f"test accuracy {result['test_accuracy'][-1]:.4f}", flush=True)
     for result in results.values():
@@ -250,11 +250,11 @@ def course_run(train, test, epochs, out):
     results = {}
     for name in COURSE_MODELS:
         keras.utils.set_random_seed(0)
-        recipe = Course(name, train, test, epochs)
+        side = Course(name, train, test, epochs)
         started = time.perf_counter()
-        recipe.model.fit(recipe.x, recipe.y, batch_size=recipe.batch_size, epochs=epochs, verbose=2)
+        side.model.fit(side.x, side.y, batch_size=side.batch_size, epochs=epochs, verbose=2)
         seconds = time.perf_counter() - started
-        _, accuracy = recipe.model.evaluate(*recipe.test, verbose=0)  # the notebook's model.evaluate(x_test, y_test)
+        _, accuracy = side.model.evaluate(*side.test, verbose=0)  # the notebook's model.evaluate(x_test, y_test)
         results[name] = {"epochs": epochs, "train_seconds": round(seconds, 1), "test_accuracy": accuracy}
         print(f"{name}: {seconds:.1f} s for {epochs} epochs, test accuracy {accuracy:.2%}", flush=True)
     artifacts.write_json(artifacts.RunFolder(out).results, {"models": results})
@@ -295,7 +295,7 @@ def whole_run(data_dir, smoke, project_flags, repeats):
     runs = []
     with tempfile.TemporaryDirectory(prefix="whole-run-") as scratch:
         for repeat in range(1, repeats + 1):
-            for recipe, command in commands.items():
+            for side, command in commands.items():
                 out, log = Path(scratch) / f"{recipe}-{repeat}", Path(scratch) / f"{recipe}-{repeat}.log"
                 with open(log, "w") as output, cpu_usage.Window(children=True) as window:
                     exit_code = subprocess.run([*command, "--out", str(out)], stdout=output,
@@ -305,13 +305,13 @@ def whole_run(data_dir, smoke, project_flags, repeats):
                     sys.exit(f"error: the {recipe} run failed (exit code {exit_code}): {shlex.join(command)}\n{tail}")
                 models = artifacts.read_json(artifacts.RunFolder(out).results)["models"]
                 record = {key: value for key, value in window.record.items() if key != "threads"}
-                runs.append({"recipe": recipe, "repeat": repeat, **record, "models": {
+                runs.append({"recipe": side, "repeat": repeat, **record, "models": {
                     name: {key: models[name][key] for key in ("epochs", "train_seconds", "test_accuracy")}
                     for name in models}})
                 print(f"    {recipe} run {repeat}: {record['wall_seconds']:.1f} s, {record['cpu_seconds']:.1f} CPU s, "
                       f"{busy(record)}; " + ", ".join(f"{name} {m['test_accuracy']:.2%}"
                                                       for name, m in runs[-1]["models"].items()), flush=True)
-    return {"commands": {recipe: shlex.join(command) for recipe, command in commands.items()}, "runs": runs}
+    return {"commands": {side: shlex.join(command) for side, command in commands.items()}, "runs": runs}
 
 
 def machine():
@@ -371,7 +371,7 @@ def main(argv=None):
         print("\n" + whole_run_table(results["runs"]))
         path = args.out / f"whole-run-{cpu_class}.json"
     else:
-        train, _ = split_validation(*train, VALIDATION_SIZE, training.SEED)  # the images train.py trains on
+        train, _ = split_validation(*train, VALIDATION_SIZE, recipe.SEED)  # the images train.py trains on
         if args.smoke:
             train, test = Images(*(part[:SMOKE_IMAGES] for part in train)), Images(*(part[:1000] for part in test))
             args.windows, args.window, args.max_epochs = 2, 1000, 2
@@ -445,27 +445,27 @@ def whole_run_table(runs):
                     + "".join(f"{run['models'][name]['test_accuracy']:>11.2%}" if name in run["models"]
                               else f"{'-':>11}" for name in COURSE_MODELS))
 
-    def median(recipe, key):
-        return statistics.median(run[key] for run in runs if run["recipe"] == recipe)
+    def median(side, key):
+        return statistics.median(run[key] for run in runs if run["recipe"] == side)
 
     rows.append(f"\n{'median of the runs':<28}{'course':>10}{'project':>10}{'ratio':>9}")
     for key, label in (("wall_seconds", "wall seconds"), ("cpu_seconds", "CPU seconds")):
         course, project = median("course", key), median("project", key)
         rows.append(f"{label:<28}{course:>10.1f}{project:>10.1f}{ratio(course, project, inverse=True):>9}")
     accuracy = {}
-    for recipe in ("course", "project"):
+    for side in ("course", "project"):
         for name in COURSE_MODELS:
             values = [run["models"][name]["test_accuracy"] for run in runs
                       if run["recipe"] == recipe and name in run["models"]]
-            accuracy[recipe, name] = statistics.mean(values) if values else None
+            accuracy[side, name] = statistics.mean(values) if values else None
     for name in COURSE_MODELS:
         course, project = accuracy["course", name], accuracy["project", name]
         gain = "n/a" if None in (course, project) else f"{100 * (project - course):+.2f} pt"
         rows.append(f"{f'{name} test accuracy, mean':<28}{course:>10.2%}"
                     + (f"{project:>10.2%}" if project is not None else f"{'-':>10}") + f"{gain:>9}")
-    for recipe in ("course", "project"):
-        if None not in (accuracy[recipe, "cnn"], accuracy[recipe, "dnn"]):
-            rows.append(f"{recipe} cnn - dnn: {100 * (accuracy[recipe, 'cnn'] - accuracy[recipe, 'dnn']):+.2f} points")
+    for side in ("course", "project"):
+        if None not in (accuracy[side, "cnn"], accuracy[side, "dnn"]):
+            rows.append(f"{side} cnn - dnn: {100 * (accuracy[side, 'cnn'] - accuracy[side, 'dnn']):+.2f} points")
     return "\n".join(rows)
 
 

@@ -58,7 +58,7 @@ def fashion_mnist():
 def model_dir(tmp_path_factory, fashion_mnist):
     """cnn.keras, the course CNN trained for a moment (2000 images, 1 epoch), and dnn.keras, untrained.
 
-    Saved inside the test session, never downloaded; trained just enough that the
+    Saved by the test run itself, never downloaded; trained just enough that the
     CNN's filters and feature maps are no longer random noise.
     """
     import keras

@@ -5,9 +5,8 @@ import json
 import keras
 import numpy as np
 
-import training
 from conftest import run_script
-from model import MODELS, build_model
+from model import build_model
 
 
 def before_and_after_augmentation(model, images, training):
@@ -29,10 +28,6 @@ def test_augmentation_changes_training_images(fashion_mnist):
     before, after = before_and_after_augmentation(build_model("cnn_plus"), images, training=True)
     changed = np.abs(after - before).max(axis=(1, 2, 3))
     assert (changed > 0.1).mean() > 0.5  # most images shifted or flipped
-
-
-def test_every_registered_model_has_a_training_recipe():
-    assert set(training.RECIPES) == set(MODELS)
 
 
 def test_cnn_plus_learns_on_a_subset(tmp_path):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-import hardware
+import distributed
 
 from conftest import REPO, SCRIPT_ENV
 
@@ -157,8 +157,8 @@ def run_with_tf_config(value, tmp_path, timeout=60):
      "TF_CONFIG: task index 2 is outside the cluster"),
 ])
 def test_bad_tf_config_is_refused_with_one_message(value, message):
-    with pytest.raises(hardware.ClusterError) as error:
-        hardware.cluster_task({} if value is None else {"TF_CONFIG": value})
+    with pytest.raises(distributed.ClusterError) as error:
+        distributed.cluster_task({} if value is None else {"TF_CONFIG": value})
     assert str(error.value).startswith(message)
 
 
@@ -182,16 +182,15 @@ def test_a_peer_that_never_answers_gives_up_after_the_timeout(tmp_path, monkeypa
 
 @pytest.mark.parametrize("value", ["soon", "0", "-5", "inf", "nan"])
 def test_a_bad_cluster_timeout_is_refused_with_one_message(value):
-    with pytest.raises(hardware.ClusterError, match="CLUSTER_TIMEOUT_SECONDS must be a positive number"):
-        hardware.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": value})
-    assert hardware.cluster_timeout({}) == 120 and hardware.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": "2.5"}) == 2.5
+    with pytest.raises(distributed.ClusterError, match="CLUSTER_TIMEOUT_SECONDS must be a positive number"):
+        distributed.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": value})
+    assert distributed.cluster_timeout({}) == 120 and distributed.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": "2.5"}) == 2.5
 
 
-@pytest.mark.parametrize("index", [0, 1])
-def test_a_stopped_worker_names_its_own_backup_folder(index, tmp_path, monkeypatch, capsys):
-    """The chief backs up into --out; another worker into its temporary folder, which --resume finds again."""
+def stopped_worker_backups(index, out, monkeypatch, capsys):
+    """Where train.py, stopped on worker `index` of a two-worker run, says the completed epochs are backed up."""
     import train
-    from training import Interrupted
+    from recipe import Interrupted
 
     def stopped(args):
         raise Interrupted("cnn after 1 of 2 epochs")
@@ -199,9 +198,39 @@ def test_a_stopped_worker_names_its_own_backup_folder(index, tmp_path, monkeypat
     monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], index))
     monkeypatch.setattr(train, "run", stopped)
     with pytest.raises(SystemExit) as exit:
-        train.main(["--strategy", "multiworker", "--out", str(tmp_path / "out")])
-    task = hardware.cluster_task()
-    backups = tmp_path / "out" / "backup" if index == 0 else train.worker_folder(task, tmp_path / "out") / "backup"
+        train.main(["--strategy", "multiworker", "--out", str(out)])
     assert exit.value.code == 130
-    assert capsys.readouterr().err.startswith(f"\nStopped during cnn after 1 of 2 epochs. "
-                                              f"Completed epochs are backed up in {backups}.\n")
+    message = capsys.readouterr().err
+    assert message.startswith("\nStopped during cnn after 1 of 2 epochs. Completed epochs are backed up in ")
+    return re.search(r"backed up in (.+)\.\n", message).group(1)
+
+
+def test_a_stopped_chief_backs_up_into_out(tmp_path, monkeypatch, capsys):
+    assert stopped_worker_backups(0, tmp_path / "out", monkeypatch, capsys) == str(tmp_path / "out" / "backup")
+
+
+def test_a_stopped_worker_backs_up_into_a_temporary_folder_that_resume_finds_again(tmp_path, monkeypatch, capsys):
+    """Not in --out (only the chief writes there): in the system's temporary folder, under a name
+    that is the same for the same worker and --out (so --resume finds it) and differs otherwise."""
+    import tempfile
+
+    backups = stopped_worker_backups(1, tmp_path / "out", monkeypatch, capsys)
+    assert re.fullmatch(re.escape(tempfile.gettempdir()) + r"/train-worker1-[0-9a-f]{10}/backup", backups), backups
+    assert stopped_worker_backups(1, tmp_path / "out", monkeypatch, capsys) == backups
+    assert stopped_worker_backups(1, tmp_path / "other", monkeypatch, capsys) != backups
+
+
+def test_multiworker_on_an_untested_keras_stops_with_one_line(tmp_path, monkeypatch):
+    import keras
+
+    import train
+
+    monkeypatch.setattr(keras, "__version__", "3.16.0")
+    monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], 0))
+    with pytest.raises(SystemExit) as exit:
+        train.main(["--strategy", "multiworker", "--out", str(tmp_path / "out")])
+    assert exit.value.code == ("error: --strategy multiworker is tested with Keras 3.15.* only, and this is "
+                               "Keras 3.16.0: pip install 'keras==3.15.*', or train without --strategy multiworker.")
+    assert not (tmp_path / "out").exists()
+    # Training in one process does not patch Keras, so it runs on any Keras version.
+    assert distributed.task_for("none") is None and distributed.task_for("auto") is None

@@ -106,9 +106,9 @@ def test_diverging_run_stops_with_no_model(tmp_path):
     assert not list(tmp_path.glob("*.keras")) and not (tmp_path / "results.json").exists()
 
 
-def test_interrupted_write_keeps_the_earlier_file(tmp_path, monkeypatch):
+def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
     path = tmp_path / "results.json"
-    artifacts.write_json(path, {"run": "earlier"})
+    artifacts.write_json(path, {"run": "previous"})
 
     def crash(source, destination):  # the process dies between writing and renaming
         raise KeyboardInterrupt
@@ -116,7 +116,7 @@ def test_interrupted_write_keeps_the_earlier_file(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         artifacts.write_json(path, {"run": "newer"})
-    assert json.loads(path.read_text()) == {"run": "earlier"}
+    assert json.loads(path.read_text()) == {"run": "previous"}
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left behind
 
 

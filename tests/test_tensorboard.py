@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import artifacts
 import train
 
-from training import TrainingError
+from recipe import TrainingError
 
 EPOCHS = 3  # conftest.short_run's
 QUICK = ["--limit", "2000", "--validation-size", "500", "--epochs", "2"]

@@ -96,7 +96,7 @@ def test_comparison_verdict_counts_errors():
 def test_target_accuracy_stops_after_the_epoch_that_reaches_it(capsys):
     import numpy as np
 
-    from training import StopAtAccuracy
+    from recipe import StopAtAccuracy
 
     x, y = np.zeros((32, 2), np.float32), np.zeros(32, np.int64)  # one class: accuracy 100% at once
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])

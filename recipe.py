@@ -1,34 +1,28 @@
 """The training recipe: one model, from its settings to a trained Keras model and its history.
 
 Used by train.py for its runs and by benchmarks/speed.py to time the same recipe.
-The recipe: Adam on a linear warm-up + cosine learning-rate schedule, batch 128 per
+The recipe: Adam on a linear warm-up + cosine learning-rate schedule to each model's
+peak learning rate (model.MODELS, which also holds its epochs), batch 128 per
 replica, uint8 images through tf.data; every epoch backed up (for --resume), logged
 whole, and checked for a diverging loss.
 """
 
 import dataclasses
 import math
-import re
 import shutil
 import time
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
 import artifacts
+import distributed
 import tensorboard_logging
 from data import to_dataset
-from model import build_model
+from model import MODELS, build_model
 
-# Per model: epochs, and the peak learning rate of the cosine schedule.
-# Chosen on the validation split, never on the test set (see README).
-RECIPES = {
-    "dnn": {"epochs": 20, "learning_rate": 2e-3},
-    "cnn": {"epochs": 10, "learning_rate": 2e-3},
-    "cnn_plus": {"epochs": 20, "learning_rate": 3e-3},
-}
-BATCH_SIZE = 128  # per replica; measured fastest on a 2-core CPU (README, benchmarks)
+# Each model's epochs and peak learning rate are its entry in model.MODELS.
+BATCH_SIZE = 128  # per replica; measured fastest on a 2-core CPU (docs/speed.md)
 WARMUP_FRACTION = 0.05  # of all steps, learning rate ramps up from 0 to its peak
 SEED = 42
 
@@ -55,9 +49,9 @@ class Settings:
 
     @classmethod
     def for_model(cls, name, epochs=None, learning_rate=None, **others):
-        """The model's recipe, with any setting given (not None) taking its place."""
-        recipe = RECIPES[name]
-        return cls(name, epochs or recipe["epochs"], learning_rate or recipe["learning_rate"],
+        """The model's recipe (its entry in model.MODELS), with any setting given (not None) taking its place."""
+        recipe = MODELS[name]
+        return cls(name, epochs or recipe.epochs, learning_rate or recipe.learning_rate,
                    **{key: value for key, value in others.items() if value is not None})
 
 
@@ -65,7 +59,7 @@ class Settings:
 class Logging:
     """What a run shows and records while it trains; none of it changes the training."""
 
-    verbose: int = 1  # Keras' fit(): 0 silent, 1 progress bar, 2 one line per epoch (for logs in files)
+    verbose: int = 1  # Keras' fit(): 0 nothing, 1 progress bar, 2 one line per epoch (for logs in files)
     tensorboard: Path = None  # TensorBoard logs go to a sub-folder per model; None: no TensorBoard
     probe: tuple = None  # (image, caption): the test image whose feature maps TensorBoard shows
 
@@ -159,47 +153,6 @@ class Backup(keras.callbacks.BackupAndRestore):
             ) from None
 
 
-# --- several workers ------------------------------------------------------------
-
-
-def multi_worker(strategy):
-    """True for a MultiWorkerMirroredStrategy whose cluster has more than one task."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return False
-    return sum(len(tasks) for tasks in strategy.cluster_resolver.cluster_spec().as_dict().values()) > 1
-
-
-def fit_across_workers(model, strategy):
-    """Let Keras 3's fit() run under MultiWorkerMirroredStrategy with several workers.
-
-    Keras 3.15 fails there (keras-team/keras#20585, measured on TF 2.21) in two places,
-    both fixed here on this one model, so that TensorFlow's own engine still does the
-    training, the gradient all-reduce and the input distribution:
-    - before the first step, fit() takes a cross-worker MEAN of a whole (images, labels)
-      batch just to learn its shapes, which tf.distribute cannot reduce: this worker's
-      own batch has the same shapes;
-    - after every step, fit() averages the loss and metrics across workers with
-      strategy.reduce(MEAN, axis=0), which fails on scalars: each step returns them as
-      one-element vectors, so the reduction gives the global mean as a scalar.
-    """
-    def local_build(iterator=None, data_batch=None):
-        if iterator is not None:
-            for _, _, batches in iterator:
-                data_batch = tf.nest.map_structure(lambda v: strategy.experimental_local_results(v)[0],
-                                                   next(batches))
-                break
-        with strategy.scope():
-            model._symbolic_build(data_batch=data_batch)
-
-    def as_vectors(step):
-        def step_with_vectors(data):
-            return {key: tf.reshape(value, [1]) for key, value in step(data).items()}
-        return step_with_vectors
-
-    model._maybe_symbolic_build = local_build
-    model.train_step, model.test_step = as_vectors(model.train_step), as_vectors(model.test_step)
-
-
 # --- the recipe ------------------------------------------------------------------
 
 
@@ -227,8 +180,8 @@ def train_model(settings, train, validation, strategy, run_folder, resume=False,
     with strategy.scope():
         model = build_model(name, settings.conv_filters)
         compile_for_training(model, settings.learning_rate, steps_per_epoch * settings.epochs)
-    if multi_worker(strategy):
-        fit_across_workers(model, strategy)
+    if distributed.multi_worker(strategy):
+        distributed.fit_across_workers(model, strategy)
 
     backup_dir, history_path = run_folder.backup(name), run_folder.history(name)
     rows = []
@@ -254,15 +207,8 @@ def train_model(settings, train, validation, strategy, run_folder, resume=False,
                   verbose=logging.verbose)
     except KeyboardInterrupt:
         raise Interrupted(f"{name} after {len(rows)} of {settings.epochs} epochs") from None
-    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError) as error:
-        if not multi_worker(strategy):
+    except distributed.LOST_PEER_ERRORS as error:
+        if not distributed.multi_worker(strategy):
             raise
-        # A peer died: TensorFlow's coordination service notices its missing heartbeats
-        # (about 15 s) and aborts the collectives on the survivors with a page of graph
-        # trace; the user needs only who stopped and how to go on.
-        lost = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", error.message))) or ["a peer"]
-        raise TrainingError(
-            f"{name}: the cluster lost {', '.join(lost)} after {len(rows)} of {settings.epochs} epochs. "
-            "Stop every worker, then start the same command with --resume on each: "
-            "all of them continue from the last completed epoch.") from None
+        raise TrainingError(distributed.lost_peer_message(error, name, len(rows), settings.epochs)) from None
     return model, rows

@@ -1,0 +1,48 @@
+"""The training recipe: the learning-rate schedule, and each model's settings from its recipe and the flags."""
+
+import math
+
+import pytest
+
+import model
+import recipe
+import train
+
+
+@pytest.mark.parametrize("step, learning_rate", [
+    (0, 0.0),  # the warm-up starts from zero...
+    (3, 0.5e-3),  # ...climbs linearly...
+    (6, 1e-3),  # ...to the peak after 5% of the 120 steps;
+    (6 + 57, 0.5e-3),  # then the cosine is at half the peak halfway through the 114 decay steps...
+    (6 + 76, 0.25e-3),  # ...at a quarter two thirds of the way (1 + cos 120 degrees = 1/2)...
+    (120, 0.0),  # ...and at zero on the last step.
+])
+def test_schedule_warms_up_to_the_peak_then_decays_to_zero(step, learning_rate):
+    schedule = recipe.learning_rate_schedule(1e-3, total_steps=120)
+    assert math.isclose(float(schedule(step)), learning_rate, rel_tol=1e-5, abs_tol=1e-9)
+
+
+def settings(*flags, name="cnn"):
+    return train.model_settings(name, train.parse_args(["--models", name, *flags]))
+
+
+def test_without_flags_each_model_trains_with_its_recipe():
+    assert settings(name="dnn") == recipe.Settings("dnn", epochs=20, learning_rate=2e-3, batch_size=128, seed=42)
+    assert settings(name="cnn") == recipe.Settings("cnn", epochs=10, learning_rate=2e-3, batch_size=128, seed=42)
+    assert settings(name="cnn_plus") == recipe.Settings("cnn_plus", epochs=20, learning_rate=3e-3,
+                                                        batch_size=128, seed=42)
+
+
+def test_given_flags_override_the_recipe():
+    assert settings("--epochs", "3", "--learning-rate", "0.01", "--batch-size", "64", "--seed", "7",
+                    "--conv-filters", "32", "--target-accuracy", "0.9") == recipe.Settings(
+        "cnn", epochs=3, learning_rate=0.01, batch_size=64, seed=7, conv_filters=(32,), target_accuracy=0.9)
+    # One flag changes one setting: the others stay the recipe's.
+    assert settings("--epochs", "3", name="cnn_plus") == recipe.Settings("cnn_plus", epochs=3, learning_rate=3e-3,
+                                                                         batch_size=128, seed=42)
+
+
+def test_a_model_added_to_the_registry_is_a_models_choice_with_its_recipe(monkeypatch):
+    monkeypatch.setitem(model.MODELS, "tiny", model.Registered(model.dnn, epochs=3, learning_rate=5e-4))
+    assert settings(name="tiny") == recipe.Settings("tiny", epochs=3, learning_rate=5e-4, batch_size=128, seed=42)
+    assert model.build_model("tiny").count_params() == 101_770  # the dnn's builder
