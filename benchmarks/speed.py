@@ -179,7 +179,7 @@ def throughput(name, train, test, windows, window):
             print(f"    window {step}: " + "; ".join(
                 f"{r.label} {window / records[r.label][-1]['wall_seconds']:,.0f} images/s, "
                 f"{busy(records[r.label][-1])}" for r in sides), flush=True)
-    flops = training_flops(recipes[0].model)
+    flops = training_flops(sides[0].model)
     results = {}
     for side in sides:
         seconds = [record["wall_seconds"] for record in records[side.label]]
@@ -296,19 +296,19 @@ def whole_run(data_dir, smoke, project_flags, repeats):
     with tempfile.TemporaryDirectory(prefix="whole-run-") as scratch:
         for repeat in range(1, repeats + 1):
             for side, command in commands.items():
-                out, log = Path(scratch) / f"{recipe}-{repeat}", Path(scratch) / f"{recipe}-{repeat}.log"
+                out, log = Path(scratch) / f"{side}-{repeat}", Path(scratch) / f"{side}-{repeat}.log"
                 with open(log, "w") as output, cpu_usage.Window(children=True) as window:
                     exit_code = subprocess.run([*command, "--out", str(out)], stdout=output,
                                                stderr=subprocess.STDOUT).returncode
                 if exit_code:
                     tail = "\n".join(log.read_text().splitlines()[-15:])
-                    sys.exit(f"error: the {recipe} run failed (exit code {exit_code}): {shlex.join(command)}\n{tail}")
+                    sys.exit(f"error: the {side} run failed (exit code {exit_code}): {shlex.join(command)}\n{tail}")
                 models = artifacts.read_json(artifacts.RunFolder(out).results)["models"]
                 record = {key: value for key, value in window.record.items() if key != "threads"}
                 runs.append({"recipe": side, "repeat": repeat, **record, "models": {
                     name: {key: models[name][key] for key in ("epochs", "train_seconds", "test_accuracy")}
                     for name in models}})
-                print(f"    {recipe} run {repeat}: {record['wall_seconds']:.1f} s, {record['cpu_seconds']:.1f} CPU s, "
+                print(f"    {side} run {repeat}: {record['wall_seconds']:.1f} s, {record['cpu_seconds']:.1f} CPU s, "
                       f"{busy(record)}; " + ", ".join(f"{name} {m['test_accuracy']:.2%}"
                                                       for name, m in runs[-1]["models"].items()), flush=True)
     return {"commands": {side: shlex.join(command) for side, command in commands.items()}, "runs": runs}
@@ -456,7 +456,7 @@ def whole_run_table(runs):
     for side in ("course", "project"):
         for name in COURSE_MODELS:
             values = [run["models"][name]["test_accuracy"] for run in runs
-                      if run["recipe"] == recipe and name in run["models"]]
+                      if run["recipe"] == side and name in run["models"]]
             accuracy[side, name] = statistics.mean(values) if values else None
     for name in COURSE_MODELS:
         course, project = accuracy["course", name], accuracy["project", name]
