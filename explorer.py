@@ -1,0 +1,171 @@
+"""The explorer page: one HTML file in which a trained CNN runs in the browser, layer by layer.
+
+    python visualize.py explorer                  # runs/cnn.keras (and runs/dnn.keras) -> runs/explorer.html
+
+The page's HTML, CSS and JavaScript are files of their own in explorer/; this module
+only reads the models, packs their weights and some test images into the page, and
+hands back its text. Everything the page needs is inside it, so it opens offline by
+double-click, with no server.
+
+Weights travel as base64 of little-endian float32, the bytes Keras holds them in
+(a mixed-precision model keeps float32 weights too), so the page starts from exactly
+the numbers Keras starts from; images travel as base64 of uint8 pixels.
+"""
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from artifacts import RunFolder
+from data import CLASS_NAMES
+from model_files import ModelFileError, check_classes, check_input_shape, load_model
+
+PAGE_DIR = Path(__file__).resolve().parent / "explorer"
+# The page checks itself against Keras on every embedded image (explorer.html#selftest),
+# so there are enough of them for that check to mean something; its gallery shows 50.
+EMBEDDED_IMAGES = 200
+# What the page's forward pass can run: the layers train.py's dnn and cnn are made of.
+SUPPORTED_LAYERS = "Rescaling, Conv2D, MaxPooling2D, Flatten and Dense"
+# The activations the page computes, per layer type (a softmax over a conv layer's filters would be odd).
+ACTIVATIONS = {"Conv2D": ("relu", "linear"), "Dense": ("relu", "softmax", "linear")}
+REFUSED_FIX = (f"The explorer runs models made of {SUPPORTED_LAYERS} layers only, like train.py's cnn "
+               "(any --conv-filters).\nPass --model PATH to such a model, e.g. runs/cnn.keras.")
+
+
+def dnn_beside(model_file):
+    """The dnn train.py saved in the same run folder as the CNN, or None."""
+    dnn_file = RunFolder(Path(model_file).parent).model("dnn")
+    return dnn_file if dnn_file.is_file() else None
+
+
+def load_runnable(model_file):
+    """Load a model the page can run: 28x28x1 in, 10 probabilities out, supported layers only."""
+    model = load_model(model_file)
+    check_input_shape(model, model_file)
+    check_classes(model, model_file)
+    layer_specs(model, model_file)  # refuse now, before anything is written
+    return model
+
+
+def page(cnn, cnn_file, dnn, dnn_file, images, labels):
+    """The whole page as text: explorer/page.html with the style, the script and the data inlined.
+
+    cnn, dnn: Keras models (dnn may be None); images: uint8 (N, 28, 28) test images,
+    labels: their classes, both in test-set order from index 0.
+    """
+    images = np.asarray(images[:EMBEDDED_IMAGES], dtype=np.uint8)
+    data = {
+        "classes": CLASS_NAMES,
+        "images": {"pixels": packed(images), "count": len(images), "labels": [int(y) for y in labels[:len(images)]]},
+        "cnn": network(cnn, cnn_file),
+        "dnn": network(dnn, dnn_file) if dnn is not None else None,
+        "dnnExpected": str(RunFolder(Path(cnn_file).parent).model("dnn")),
+        "colours": colour_tables(),
+    }
+    # JSON inside <script> is safe as long as it never spells "</": base64, numbers and
+    # class names never do, and escaping "/" makes sure of it.
+    parts = {
+        "{{style}}": read("style.css"),
+        "{{script}}": read("explorer.js"),
+        "{{data}}": json.dumps(data, separators=(",", ":")).replace("/", "\\/"),
+        "{{title}}": html.escape(f"CNN explorer: {Path(cnn_file).name}"),
+    }
+    text = read("page.html")
+    for marker, part in parts.items():
+        assert text.count(marker) == 1, f"explorer/page.html must hold {marker} once"
+        text = text.replace(marker, part)
+    return text
+
+
+def read(name):
+    return (PAGE_DIR / name).read_text(encoding="utf-8")
+
+
+def network(model, model_file):
+    """A model as the page runs it: its name, file, precision and layers.
+
+    The precision is the layers' (a loaded mixed-precision model says float32 for itself):
+    mixed_bfloat16 if train.py saved it so, and the page then differs from Keras by bfloat16's rounding.
+    """
+    policies = {layer.dtype_policy.name for layer in model.layers}
+    return {"name": model.name, "file": str(model_file),
+            "precision": next((policy for policy in sorted(policies) if policy != "float32"), "float32"),
+            "layers": layer_specs(model, model_file)}
+
+
+def layer_specs(model, model_file):
+    """Each layer as the page needs it: its kind, its settings and its weights (base64 float32).
+
+    Raises ModelFileError, naming the layers, for anything the page cannot run exactly.
+    """
+    import keras
+
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    unsupported = [f"{layer.name} ({type(layer).__name__})" for layer in layers if spec(layer) is None]
+    if unsupported:
+        raise ModelFileError(f"{model_file} (model '{model.name}') has layers the explorer page cannot run: "
+                             f"{', '.join(unsupported)}.\n{REFUSED_FIX}")
+    # The page passes each layer's output to the next: the model must be one chain.
+    if any(layer.input is not previous.output for previous, layer in zip(layers, layers[1:])):
+        raise ModelFileError(f"{model_file} (model '{model.name}') is not a single chain of layers.\n{REFUSED_FIX}")
+    return [spec(layer) for layer in layers]
+
+
+def spec(layer):
+    """One layer for the page, or None if the page cannot compute it exactly as Keras does."""
+    import keras
+
+    kind = type(layer)
+    activation = keras.activations.serialize(layer.activation) if hasattr(layer, "activation") else None
+    if activation not in ACTIVATIONS.get(kind.__name__, (None,)):
+        return None
+    if kind is keras.layers.Rescaling:
+        if np.ndim(layer.scale) or np.ndim(layer.offset):  # one number each, not per channel
+            return None
+        return {"type": "Rescaling", "name": layer.name, "scale": float(layer.scale), "offset": float(layer.offset)}
+    if kind is keras.layers.Conv2D:
+        if (layer.padding, layer.strides, layer.dilation_rate, layer.groups, layer.data_format) != (
+                "valid", (1, 1), (1, 1), 1, "channels_last"):
+            return None
+        return {"type": "Conv2D", "name": layer.name, "activation": activation, **weights(layer)}
+    if kind is keras.layers.MaxPooling2D:
+        size = layer.pool_size
+        if size[0] != size[1] or layer.strides != size or layer.padding != "valid":
+            return None
+        return {"type": "MaxPooling2D", "name": layer.name, "size": size[0]}
+    if kind is keras.layers.Flatten:
+        return {"type": "Flatten", "name": layer.name}
+    if kind is keras.layers.Dense:
+        return {"type": "Dense", "name": layer.name, "activation": activation, **weights(layer)}
+    return None
+
+
+def weights(layer):
+    """A Conv2D's or Dense layer's kernel (Keras' own axis order) and bias (zeros without one)."""
+    kernel = layer.kernel.numpy()
+    bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1])
+    return {"kernel": {"shape": list(kernel.shape), "data": packed(kernel)},
+            "bias": {"shape": list(bias.shape), "data": packed(bias)}}
+
+
+def packed(array):
+    """base64 of the array's bytes: uint8 stays uint8, anything else becomes little-endian float32."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        array = array.astype("<f4")
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def colour_tables():
+    """The colour maps of the project's figures (figures.py), 256 RGB steps each, for the page's maps."""
+    import matplotlib
+
+    import figures
+
+    steps = np.linspace(0, 1, 256)
+    table = {"response": figures.RESPONSE_COLOURS(steps),
+             "kernel": matplotlib.colormaps["RdBu_r"](steps)}  # as figures.py draws filters: red +, blue -
+    return {name: packed(np.round(rgba[:, :3] * 255).astype(np.uint8)) for name, rgba in table.items()}
