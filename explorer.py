@@ -15,6 +15,8 @@ the numbers Keras starts from; images travel as base64 of uint8 pixels.
 import base64
 import html
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,10 @@ EMBEDDED_IMAGES = 200
 SUPPORTED_LAYERS = "Rescaling, Conv2D, MaxPooling2D, Flatten and Dense"
 # The activations the page computes, per layer type (a softmax over a conv layer's filters would be odd).
 ACTIVATIONS = {"Conv2D": ("relu", "linear"), "Dense": ("relu", "softmax", "linear")}
+# How the project's checks open the page: Debian's `chromium`, headless, and kept off the
+# network (the page must need none).
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REFUSED_FIX = (f"The explorer runs models made of {SUPPORTED_LAYERS} layers only, like train.py's cnn "
                "(any --conv-filters).\nPass --model PATH to such a model, e.g. runs/cnn.keras.")
 
@@ -62,7 +68,7 @@ def page(cnn, cnn_file, dnn, dnn_file, images, labels):
         "images": {"pixels": packed(images), "count": len(images), "labels": [int(y) for y in labels[:len(images)]]},
         "cnn": network(cnn, cnn_file),
         "dnn": network(dnn, dnn_file) if dnn is not None else None,
-        "dnnExpected": str(RunFolder(Path(cnn_file).parent).model("dnn")),
+        "dnnExpected": shown_path(RunFolder(Path(cnn_file).parent).model("dnn")),
         "colours": colour_tables(),
     }
     # JSON inside <script> is safe as long as it never spells "</": base64, numbers and
@@ -85,15 +91,22 @@ def read(name):
 
 
 def network(model, model_file):
-    """A model as the page runs it: its name, file, precision and layers.
-
-    The precision is the layers' (a loaded mixed-precision model says float32 for itself):
-    mixed_bfloat16 if train.py saved it so, and the page then differs from Keras by bfloat16's rounding.
-    """
-    policies = {layer.dtype_policy.name for layer in model.layers}
-    return {"name": model.name, "file": str(model_file),
-            "precision": next((policy for policy in sorted(policies) if policy != "float32"), "float32"),
+    """A model as the page runs it: its name, file, precision and layers."""
+    return {"name": model.name, "file": shown_path(model_file), "precision": precision(model),
             "layers": layer_specs(model, model_file)}
+
+
+def precision(model):
+    """The policy the layers compute with (a loaded mixed-precision model says float32 for itself):
+    mixed_bfloat16 if train.py saved it so; the page then differs from Keras by bfloat16's rounding."""
+    policies = {layer.dtype_policy.name for layer in model.layers}
+    return next((policy for policy in sorted(policies) if policy != "float32"), "float32")
+
+
+def shown_path(path):
+    """A path as the page shows it: relative to the current folder when inside it (runs/cnn.keras)."""
+    path = Path(path).absolute()
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def layer_specs(model, model_file):
@@ -169,3 +182,20 @@ def colour_tables():
     table = {"response": figures.RESPONSE_COLOURS(steps),
              "kernel": matplotlib.colormaps["RdBu_r"](steps)}  # as figures.py draws filters: red +, blue -
     return {name: packed(np.round(rgba[:, :3] * 255).astype(np.uint8)) for name, rgba in table.items()}
+
+
+def self_test(page, chromium, profile_dir):
+    """Open `page`#selftest in headless Chromium and return what the page wrote into itself.
+
+    The page runs its networks on every embedded image and clicks one pixel per feature-map
+    layer (explorer.js, selfTest): {"images", "cnn", "dnn" (probabilities per image),
+    "cnnClasses", "dnnClasses", "forwardMs", "updateMs", "clicks"}.
+    """
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--dump-dom",
+                          f"{Path(page).absolute().as_uri()}#selftest"],
+                         capture_output=True, text=True, timeout=300).stdout
+    # The last match: the script's own text, dumped above it, may mention the element.
+    found = re.findall(r'<pre id="selftest">(\{.*?\})</pre>', dom, re.S)
+    if not found:
+        raise RuntimeError(f"{page}#selftest wrote no results; the end of its page:\n{dom[-2000:]}")
+    return json.loads(html.unescape(found[-1]))

@@ -321,26 +321,27 @@ function buildHeader() {
   for (const line of lines) models.appendChild(element("span", null, line));
 }
 
+// Five test images of each class, grouped under the class's name.
 function buildGallery() {
   const gallery = document.getElementById("gallery");
-  const shown = new Array(CLASSES.length).fill(0);
-  // Five of each class, in class order, so the strip reads like the list of classes.
-  const picks = [];
-  for (let k = 0; k < DATA.images.count; k++) {
-    const label = DATA.images.labels[k];
-    if (shown[label]++ < GALLERY_PER_CLASS) picks.push(k);
-  }
-  picks.sort((a, b) => DATA.images.labels[a] - DATA.images.labels[b] || a - b);
-  for (const k of picks) {
-    const item = element("button", "thumb");
-    item.dataset.image = k;
-    item.title = `test image ${k}: ${CLASSES[DATA.images.labels[k]]}`;
-    const canvas = element("canvas");
-    paintImage(canvas, testImage(k));
-    item.append(canvas, element("span", null, CLASSES[DATA.images.labels[k]]));
-    item.addEventListener("click", () => loadTestImage(k));
-    gallery.appendChild(item);
-  }
+  CLASSES.forEach((name, label) => {
+    const group = element("div", "class-group");
+    const thumbs = element("div", "thumbs");
+    for (let k = 0, shown = 0; k < DATA.images.count && shown < GALLERY_PER_CLASS; k++) {
+      if (DATA.images.labels[k] !== label) continue;
+      const thumb = element("button", "thumb");
+      thumb.dataset.image = k;
+      thumb.title = `test image ${k}: ${name}`;
+      const canvas = element("canvas");
+      paintImage(canvas, testImage(k));
+      thumb.appendChild(canvas);
+      thumb.addEventListener("click", () => loadTestImage(k));
+      thumbs.appendChild(thumb);
+      shown++;
+    }
+    group.append(thumbs, element("span", null, name));
+    gallery.appendChild(group);
+  });
 }
 
 // One column per block: a Conv2D layer's maps, and below them those of the pooling after it.

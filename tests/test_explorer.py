@@ -5,11 +5,8 @@ image, clicks one pixel of each feature-map layer and writes the results into it
 Chromium's --dump-dom hands them back. Needs Debian's `chromium` package (.ci/run installs it).
 """
 
-import html
-import json
 import re
 import shutil
-import subprocess
 
 import keras
 import numpy as np
@@ -23,20 +20,11 @@ from model import build_model
 CHROMIUM = shutil.which("chromium")
 NO_CHROMIUM = "needs Chromium: install Debian's `chromium` package (apt-get install chromium)"
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
-# Headless, and nothing that reaches for the network: the page must work offline.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 AGREEMENT = 1e-4  # float32 in Keras and in the page: only the order of the additions differs
 
 
 def self_test(page, tmp_path):
-    """Open page#selftest in headless Chromium; the results the page wrote into itself."""
-    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium'}",
-                          "--dump-dom", f"{page.as_uri()}#selftest"],
-                         capture_output=True, text=True, timeout=180).stdout
-    found = re.findall(r'<pre id="selftest">(\{.*?\})</pre>', dom, re.S)
-    assert found, f"the page wrote no self-test results; its end:\n{dom[-2000:]}"
-    return json.loads(html.unescape(found[-1]))
+    return explorer.self_test(page, CHROMIUM, tmp_path / "chromium")
 
 
 @pytest.fixture(scope="module")
