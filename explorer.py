@@ -29,10 +29,18 @@ PAGE_DIR = Path(__file__).resolve().parent / "explorer"
 # The page checks itself against Keras on every embedded image (explorer.html#selftest),
 # so there are enough of them for that check to mean something; its gallery shows 50.
 EMBEDDED_IMAGES = 200
-# What the page's forward pass can run: the layers train.py's dnn and cnn are made of.
-SUPPORTED_LAYERS = "Rescaling, Conv2D, MaxPooling2D, Flatten and Dense"
-# The activations the page computes, per layer type (a softmax over a conv layer's filters would be odd).
+# What the page's forward pass can run: the layers train.py's dnn and cnn are made of, with
+# the settings under which the page computes exactly what Keras computes.
+SETTINGS = {
+    "Rescaling": {},
+    "Conv2D": {"padding": "valid", "strides": (1, 1), "dilation_rate": (1, 1), "groups": 1,
+               "data_format": "channels_last"},
+    "MaxPooling2D": {"padding": "valid", "data_format": "channels_last"},
+    "Flatten": {},
+    "Dense": {},
+}
 ACTIVATIONS = {"Conv2D": ("relu", "linear"), "Dense": ("relu", "softmax", "linear")}
+SUPPORTED_LAYERS = f"{', '.join(list(SETTINGS)[:-1])} and {list(SETTINGS)[-1]}"
 # How the project's checks open the page: Debian's `chromium`, headless, and kept off the
 # network (the page must need none).
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -52,7 +60,7 @@ def load_runnable(model_file):
     model = load_model(model_file)
     check_input_shape(model, model_file)
     check_classes(model, model_file)
-    layer_specs(model, model_file)  # refuse now, before anything is written
+    check_runnable(model, model_file)
     return model
 
 
@@ -93,7 +101,7 @@ def read(name):
 def network(model, model_file):
     """A model as the page runs it: its name, file, precision and layers."""
     return {"name": model.name, "file": shown_path(model_file), "precision": precision(model),
-            "layers": layer_specs(model, model_file)}
+            "layers": [spec(layer) for layer in computing_layers(model)]}
 
 
 def precision(model):
@@ -109,51 +117,66 @@ def shown_path(path):
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
-def layer_specs(model, model_file):
-    """Each layer as the page needs it: its kind, its settings and its weights (base64 float32).
-
-    Raises ModelFileError, naming the layers, for anything the page cannot run exactly.
-    """
-    import keras
-
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    unsupported = [f"{layer.name} ({type(layer).__name__})" for layer in layers if spec(layer) is None]
-    if unsupported:
+def check_runnable(model, model_file):
+    """Raise ModelFileError, naming the layers and what is wrong with them, unless the page can run the model."""
+    layers = computing_layers(model)
+    problems = {}
+    for layer in layers:
+        what = problem(layer)
+        if what:
+            problems.setdefault(what, []).append(layer.name)
+    if problems:
+        listed = "; ".join(f"{what} ({', '.join(names)})" for what, names in problems.items())
         raise ModelFileError(f"{model_file} (model '{model.name}') has layers the explorer page cannot run: "
-                             f"{', '.join(unsupported)}.\n{REFUSED_FIX}")
+                             f"{listed}.\n{REFUSED_FIX}")
     # The page passes each layer's output to the next: the model must be one chain.
     if any(layer.input is not previous.output for previous, layer in zip(layers, layers[1:])):
         raise ModelFileError(f"{model_file} (model '{model.name}') is not a single chain of layers.\n{REFUSED_FIX}")
-    return [spec(layer) for layer in layers]
+
+
+def computing_layers(model):
+    import keras
+
+    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def problem(layer):
+    """What keeps the page from computing `layer` exactly as Keras does, or None.
+
+    E.g. "BatchNormalization", or "Conv2D with padding='same'" (the page's convolution only
+    slides where the filter fits, as train.py's cnn does).
+    """
+    import keras
+
+    kind = type(layer).__name__
+    if kind not in SETTINGS:
+        return kind
+    different = [f"{name}={getattr(layer, name)!r}" for name, value in SETTINGS[kind].items()
+                 if getattr(layer, name) != value]
+    if kind in ACTIVATIONS and keras.activations.serialize(layer.activation) not in ACTIVATIONS[kind]:
+        different.append(f"activation={keras.activations.serialize(layer.activation)!r}")
+    if kind == "MaxPooling2D" and (len(set(layer.pool_size)) > 1 or layer.strides != layer.pool_size):
+        different.append(f"pool_size={layer.pool_size}, strides={layer.strides}")
+    if kind == "Rescaling" and (np.ndim(layer.scale) or np.ndim(layer.offset)):
+        different.append("a scale or offset per channel")
+    return f"{kind} with {', '.join(different)}" if different else None
 
 
 def spec(layer):
-    """One layer for the page, or None if the page cannot compute it exactly as Keras does."""
+    """One layer, checked by `problem`, as the page runs it: its kind, settings and weights."""
     import keras
 
-    kind = type(layer)
-    activation = keras.activations.serialize(layer.activation) if hasattr(layer, "activation") else None
-    if activation not in ACTIVATIONS.get(kind.__name__, (None,)):
-        return None
-    if kind is keras.layers.Rescaling:
-        if np.ndim(layer.scale) or np.ndim(layer.offset):  # one number each, not per channel
-            return None
-        return {"type": "Rescaling", "name": layer.name, "scale": float(layer.scale), "offset": float(layer.offset)}
-    if kind is keras.layers.Conv2D:
-        if (layer.padding, layer.strides, layer.dilation_rate, layer.groups, layer.data_format) != (
-                "valid", (1, 1), (1, 1), 1, "channels_last"):
-            return None
-        return {"type": "Conv2D", "name": layer.name, "activation": activation, **weights(layer)}
-    if kind is keras.layers.MaxPooling2D:
-        size = layer.pool_size
-        if size[0] != size[1] or layer.strides != size or layer.padding != "valid":
-            return None
-        return {"type": "MaxPooling2D", "name": layer.name, "size": size[0]}
-    if kind is keras.layers.Flatten:
-        return {"type": "Flatten", "name": layer.name}
-    if kind is keras.layers.Dense:
-        return {"type": "Dense", "name": layer.name, "activation": activation, **weights(layer)}
-    return None
+    kind = type(layer).__name__
+    found = {"type": kind, "name": layer.name}
+    if kind in ACTIVATIONS:
+        found["activation"] = keras.activations.serialize(layer.activation)
+    if kind == "Rescaling":
+        found.update(scale=float(layer.scale), offset=float(layer.offset))
+    if kind == "MaxPooling2D":
+        found["size"] = layer.pool_size[0]
+    if kind in ("Conv2D", "Dense"):
+        found.update(weights(layer))
+    return found
 
 
 def weights(layer):

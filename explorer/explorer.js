@@ -388,6 +388,11 @@ function mapCanvases(k, t) {
   return grid.children;
 }
 
+function buildLegend() {
+  paint(document.getElementById("legend-response"), 1, 256, (row, col) => col / 255, COLOURS.response);
+  paint(document.getElementById("legend-kernel"), 1, 256, (row, col) => col / 255, COLOURS.kernel);
+}
+
 function buildBars() {
   const table = document.getElementById("bars");
   const head = element("tr");
@@ -504,9 +509,8 @@ function update() {
   }
   showProbabilities();
   showSelection();
-  const drawn = performance.now();
   document.getElementById("timing").textContent =
-    `CNN forward pass ${(computed - start).toFixed(1)} ms; everything redrawn in ${(drawn - start).toFixed(1)} ms.`;
+    `The CNN's forward pass took ${(computed - start).toFixed(1)} ms in this page.`;
 }
 
 function showProbabilities() {
@@ -791,19 +795,23 @@ function selfTest() {
 
   for (const k of MAP_LAYERS) {
     const t = state.outputs[k];
-    const strongest = argmax(t.data);
-    const channel = strongest % t.channels, pixel = Math.floor(strongest / t.channels);
-    const row = Math.floor(pixel / t.width), col = pixel % t.width;
-    clickAt(document.querySelector(`.layer-card[data-layer="${k}"] .map[data-channel="${channel}"]`), 0.5, 0.5);
-    clickAt(document.getElementById("zoom"), (row + 0.5) / t.height, (col + 0.5) / t.width);
-    const {row: r, col: c} = state.selected;
-    result.clicks.push({layer: CNN.layers[k].name, channel: state.selected.channel, row: r, col: c,
-                        explained: Number(document.getElementById("explained-value").dataset.value),
-                        map: at(t, r, c, channel)});
+    const aim = strongestPixel(t);
+    clickAt(document.querySelector(`.layer-card[data-layer="${k}"] .map[data-channel="${aim.channel}"]`), 0.5, 0.5);
+    clickAt(document.getElementById("zoom"), (aim.row + 0.5) / t.height, (aim.col + 0.5) / t.width);
+    const {channel, row, col} = state.selected;
+    result.clicks.push({layer: CNN.layers[k].name, aim, channel, row, col, map: at(t, row, col, channel),
+                        explained: Number(document.getElementById("explained-value").dataset.value)});
   }
   const pre = element("pre", null, JSON.stringify(result));
   pre.id = "selftest";
   document.body.appendChild(pre);
+}
+
+// The largest value of a layer's output: which map, and where in it.
+function strongestPixel(t) {
+  const strongest = argmax(t.data);
+  const pixel = Math.floor(strongest / t.channels);
+  return {channel: strongest % t.channels, row: Math.floor(pixel / t.width), col: pixel % t.width};
 }
 
 // A real click on an element, at a fraction of its height and width.
@@ -826,10 +834,9 @@ function openFromLink() {
   const named = MAP_LAYERS.find(k => CNN.layers[k].name === link.get("layer"));
   const k = named === undefined ? MAP_LAYERS[0] : named;
   const t = state.outputs[k];
-  const strongest = argmax(t.data);
-  const pixel = Math.floor(strongest / t.channels);
-  select(k, number("map", t.channels, strongest % t.channels),
-         {row: number("row", t.height, Math.floor(pixel / t.width)), col: number("col", t.width, pixel % t.width)});
+  const strongest = strongestPixel(t);
+  select(k, number("map", t.channels, strongest.channel),
+         {row: number("row", t.height, strongest.row), col: number("col", t.width, strongest.col)});
 }
 
 // --- Start ---------------------------------------------------------------------------
@@ -838,6 +845,7 @@ buildHeader();
 buildGallery();
 buildLayerColumns();
 buildBars();
+buildLegend();
 setUpDrawing();
 setUpInspector();
 for (let k = 0; k < 3; k++) forward(CNN, testImage(k));  // the JavaScript engine compiles the hot loops here

@@ -14,7 +14,7 @@ import pytest
 
 import explorer
 import visualize
-from conftest import DATA_DIR, run_script
+from conftest import DATA_DIR, mixed_bfloat16_copy, run_script
 from model import build_model
 
 CHROMIUM = shutil.which("chromium")
@@ -95,6 +95,7 @@ def test_clicked_arithmetic_reproduces_the_feature_maps(page_results, trained, f
     layer_maps, _ = keras_answers(keras.models.load_model(trained / "cnn.keras", compile=False), x_test[:1])
     assert [click["layer"] for click in results["clicks"]] == ["conv_1", "pool_1", "conv_2", "pool_2"]
     for click in results["clicks"]:
+        assert click["aim"] == {key: click[key] for key in ("channel", "row", "col")}, "the click missed its pixel"
         keras_value = layer_maps[click["layer"]][0, click["row"], click["col"], click["channel"]]
         assert keras_value > 0, click  # the strongest pixel: the ReLU let it through
         assert click["explained"] == pytest.approx(click["map"], abs=1e-6), click
@@ -127,13 +128,7 @@ def test_mixed_bfloat16_model_stays_within_bfloat16_rounding(model_dir, fashion_
     """train.py saves mixed_bfloat16 models on CPUs with AVX512_BF16: Keras then rounds every layer's
     output to bfloat16's 8-bit mantissa and the page, in float32, does not. Measured with this model:
     0.0044 at most; the probabilities differ, but only by rounding, and the classes hardly ever."""
-    trained_cnn = keras.models.load_model(model_dir / "cnn.keras", compile=False)
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        cnn = build_model("cnn")
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    cnn.set_weights(trained_cnn.get_weights())
+    cnn = mixed_bfloat16_copy(model_dir / "cnn.keras")
     page = tmp_path / "explorer.html"
     _, (x_test, y_test) = fashion_mnist
     page.write_text(explorer.page(cnn, tmp_path / "cnn.keras", None, None, x_test, y_test))
@@ -146,6 +141,19 @@ def test_mixed_bfloat16_model_stays_within_bfloat16_rounding(model_dir, fashion_
 
 
 # --- bad input: one clear message, exit code 1, nothing written -------------------------
+
+@pytest.mark.parametrize("layer, problem", [
+    (keras.layers.Conv2D(4, 3, activation="relu"), None),
+    (keras.layers.Dense(3, activation="softmax", use_bias=False), None),
+    (keras.layers.MaxPooling2D(2), None),
+    (keras.layers.Conv2D(4, 3, strides=2, padding="same"), "Conv2D with padding='same', strides=(2, 2)"),
+    (keras.layers.Conv2D(4, 3, activation="softmax"), "Conv2D with activation='softmax'"),
+    (keras.layers.MaxPooling2D(3, strides=2), "MaxPooling2D with pool_size=(3, 3), strides=(2, 2)"),
+    (keras.layers.BatchNormalization(), "BatchNormalization"),
+])
+def test_what_the_page_cannot_compute_as_keras_does_is_named(layer, problem):
+    assert explorer.problem(layer) == problem
+
 
 def save_model(model, path):
     model.save(path)
@@ -163,8 +171,12 @@ BAD_INPUT = {
     "cnn_plus's layers": (
         lambda tmp: save_model(build_model("cnn_plus"), tmp / "cnn_plus.keras"),
         "error: {tmp}/cnn_plus.keras (model 'cnn_plus') has layers the explorer page cannot run: "
-        "random_flip (RandomFlip), random_shift (RandomTranslation), conv_1 (Conv2D), bn_1 (BatchNormalization), "
-        "relu_1 (Activation), "),
+        "RandomFlip (random_flip); RandomTranslation (random_shift); "
+        "Conv2D with padding='same' (conv_1, conv_2a, conv_2b, conv_3); "
+        "BatchNormalization (bn_1, bn_2a, bn_2b, bn_3); Activation (relu_1, relu_2a, relu_2b, relu_3); "
+        "Dropout (dropout_2, dropout_3, dropout_dense).\n"
+        "The explorer runs models made of Rescaling, Conv2D, MaxPooling2D, Flatten and Dense layers only, "
+        "like train.py's cnn (any --conv-filters).\nPass --model PATH to such a model, e.g. runs/cnn.keras."),
     "wrong input shape": (
         lambda tmp: save_model(keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(),
                                                  keras.layers.Dense(10)]), tmp / "big.keras"),
