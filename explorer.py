@@ -26,6 +26,7 @@ from data import CLASS_NAMES
 from model_files import ModelFileError, check_classes, check_input_shape, load_model
 
 PAGE_DIR = Path(__file__).resolve().parent / "explorer"
+MARKER = re.compile(r"\{\{(\w+)\}\}")  # where page.html takes the style, the script, the data, the title
 # The page checks itself against Keras on every embedded image (explorer.html#selftest),
 # so there are enough of them for that check to mean something; its gallery shows 50.
 EMBEDDED_IMAGES = 200
@@ -82,16 +83,15 @@ def page(cnn, cnn_file, dnn, dnn_file, images, labels):
     # JSON inside <script> is safe as long as it never spells "</": base64, numbers and
     # class names never do, and escaping "/" makes sure of it.
     parts = {
-        "{{style}}": read("style.css"),
-        "{{script}}": read("explorer.js"),
-        "{{data}}": json.dumps(data, separators=(",", ":")).replace("/", "\\/"),
-        "{{title}}": html.escape(f"CNN explorer: {Path(cnn_file).name}"),
+        "style": read("style.css"),
+        "script": read("explorer.js"),
+        "data": json.dumps(data, separators=(",", ":")).replace("/", "\\/"),
+        "title": html.escape(f"CNN explorer: {Path(cnn_file).name}"),
     }
-    text = read("page.html")
-    for marker, part in parts.items():
-        assert text.count(marker) == 1, f"explorer/page.html must hold {marker} once"
-        text = text.replace(marker, part)
-    return text
+    template = read("page.html")
+    assert sorted(MARKER.findall(template)) == sorted(parts), "explorer/page.html must hold each marker once"
+    # One pass over the template: the text put in is never searched for markers itself.
+    return MARKER.sub(lambda marker: parts[marker.group(1)], template)
 
 
 def read(name):
