@@ -91,6 +91,11 @@ class RunFolder:
         return self.path / "convolution.png"
 
     @property
+    def explorer_page(self):
+        """visualize.py explorer's page: the CNN at work on a drawing, in the browser."""
+        return self.path / "explorer.html"
+
+    @property
     def logs(self):
         """TensorBoard's --logdir by default: one sub-folder per model."""
         return self.path / "logs"

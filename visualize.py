@@ -6,11 +6,13 @@
     python visualize.py filters                      # the first conv layer's learned 3x3 filters
     python visualize.py convolution                  # 3x3 filters and 2x2 max pooling, numpy only
     python visualize.py convolution --explain 10 12  # ... and one output pixel worked out by hand
+    python visualize.py explorer                     # an interactive page: draw, and watch the CNN work
 
 Figures go to runs/ (--out), beside the models that `python train.py` saves there.
 """
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import numpy as np
 
 import artifacts
 import convolution
+import explorer
 import figures
 from data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_fashion_mnist
 from model_files import DEFAULT_MODEL, ModelFileError, existing_model_file, load_model
@@ -46,7 +49,7 @@ def parse_args(argv=None):
     with_data.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{maps,filters,convolution}")
+    commands = parser.add_subparsers(dest="command", metavar="{maps,filters,convolution,explorer}")
     maps = commands.add_parser("maps", parents=[common, with_model, with_data],
                                help="feature maps of test images (the default command)")
     which = maps.add_mutually_exclusive_group()
@@ -65,6 +68,8 @@ def parse_args(argv=None):
                         help="print how this output pixel and its max pooling are computed")
     lesson.add_argument("--kernel", choices=convolution.FILTERS, default="vertical",
                         help="the filter --explain uses (default: vertical)")
+    commands.add_parser("explorer", parents=[common, with_model, with_data],
+                        help="explorer.html: draw a garment and watch the CNN (and the dnn beside it) work on it")
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
@@ -74,7 +79,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    command = {"maps": show_feature_maps, "filters": show_filters, "convolution": show_convolution}
+    command = {"maps": show_feature_maps, "filters": show_filters, "convolution": show_convolution,
+               "explorer": write_explorer}
     try:
         if args.out.exists() and not args.out.is_dir():
             raise VisualizeError(f"--out {args.out} is a file; pass a folder for the figures.")
@@ -194,6 +200,22 @@ def sample_photo(shrink=3):
     return gray[: rows * shrink, : cols * shrink].reshape(rows, shrink, cols, shrink).mean(axis=(1, 3))
 
 
+# --- explorer: the CNN at work in an interactive page (explorer.py, explorer/) --------
+
+
+def write_explorer(args):
+    model_file = existing_model_file(args.model)
+    problem = artifacts.folder_problem(args.out)
+    if problem:
+        raise VisualizeError(f"cannot write into --out {args.out}: {problem}.\n" + artifacts.PASS_AN_OUT)
+    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
+    cnn = explorer.load_runnable(model_file)
+    feature_layers(cnn, model_file)  # refuse a model without convolutions
+    dnn_file = explorer.dnn_beside(model_file)
+    dnn = explorer.load_runnable(dnn_file) if dnn_file else None
+    write(explorer.page(cnn, model_file, dnn, dnn_file, x_test, y_test), artifacts.RunFolder(args.out).explorer_page)
+
+
 # --- loading and checking -----------------------------------------------------------
 
 
@@ -239,12 +261,25 @@ def check_pixel(row, col):
                              f"ROW from 0 to {rows - 1}, COL from 0 to {cols - 1}, got {row} {col}")
 
 
-def save(figure, path):
+@contextlib.contextmanager
+def writing(path):
+    """Name the file once written; turn a failed write into one message with the fix."""
     try:
-        artifacts.save_figure(figure, path, dpi=DPI)
+        yield
     except OSError as error:
         raise VisualizeError(f"cannot write {path}: {error.strerror or error}.\n" + artifacts.PASS_AN_OUT) from None
     print(f"Wrote {path}")
+
+
+def save(figure, path):
+    with writing(path):
+        artifacts.save_figure(figure, path, dpi=DPI)
+
+
+def write(text, path):
+    """Write a page whole, or not at all."""
+    with writing(path), artifacts.atomic_path(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

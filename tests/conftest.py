@@ -76,6 +76,23 @@ def model_dir(tmp_path_factory, fashion_mnist):
     return folder
 
 
+def mixed_bfloat16_copy(model_file):
+    """The course CNN saved at model_file, rebuilt under the mixed_bfloat16 policy, as train.py saves
+    it on hardware with native bfloat16 (mixed precision keeps float32 weights: they carry over)."""
+    import keras
+
+    from model import build_model
+
+    trained = keras.models.load_model(model_file, compile=False)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = build_model("cnn")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    mixed.set_weights(trained.get_weights())
+    return mixed
+
+
 @pytest.fixture(scope="session")
 def short_run(tmp_path_factory):
     """One short real run of dnn and cnn (3,000 images, 3 epochs) with --tensorboard, its stdout

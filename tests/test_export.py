@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import artifacts
 import export
-from conftest import run_script
+from conftest import mixed_bfloat16_copy, run_script
 from model import build_model
 
 TEST_IMAGES = 200
@@ -24,14 +24,7 @@ def exported(model_dir, tmp_path_factory):
     random augmentation layers must stay off when served."""
     folder = tmp_path_factory.mktemp("export")
     shutil.copy(model_dir / "cnn.keras", folder / "cnn.keras")
-    trained = keras.models.load_model(folder / "cnn.keras", compile=False)
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        mixed = build_model("cnn")
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    mixed.set_weights(trained.get_weights())  # mixed precision keeps float32 weights
-    mixed.save(folder / "cnn_bf16.keras")
+    mixed_bfloat16_copy(folder / "cnn.keras").save(folder / "cnn_bf16.keras")
     keras.utils.set_random_seed(0)
     build_model("cnn_plus").save(folder / "cnn_plus.keras")
 
