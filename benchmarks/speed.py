@@ -241,7 +241,7 @@ def race(train, test, max_epochs, targets):
     return results
 
 
-def course_run(train, test, epochs, out):
+def course_run(train, test, epochs, out, seed):
     """The course's notebook as one run: each model fit on all of `train` for `epochs`, then tested.
 
     Writes results.json in `out` in train.py's shape ("models" -> name -> test_accuracy,
@@ -249,7 +249,7 @@ def course_run(train, test, epochs, out):
     """
     results = {}
     for name in COURSE_MODELS:
-        keras.utils.set_random_seed(0)
+        keras.utils.set_random_seed(seed)
         side = Course(name, train, test, epochs)
         started = time.perf_counter()
         side.model.fit(side.x, side.y, batch_size=side.batch_size, epochs=epochs, verbose=2)
@@ -339,6 +339,8 @@ def main(argv=None):
     parser.add_argument("--course-run", action="store_true",
                         help=f"only the course's notebook: both models, {COURSE_EPOCHS} epochs on all training images, "
                              "then tested; writes results.json to --out")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="--course-run: seeds the weights and the shuffling (default: %(default)s)")
     parser.add_argument("--smoke", action="store_true",
                         help=f"{SMOKE_IMAGES:,} images, 2 windows and epochs ({SMOKE_EPOCHS} per whole run): "
                              "checks the script")
@@ -356,7 +358,7 @@ def main(argv=None):
     if args.course_run:  # the notebook trains on all 60,000 images: it holds none out
         if args.smoke:
             train = Images(*(part[:SMOKE_IMAGES] for part in train))
-        course_run(train, test, SMOKE_EPOCHS if args.smoke else COURSE_EPOCHS, args.out)
+        course_run(train, test, SMOKE_EPOCHS if args.smoke else COURSE_EPOCHS, args.out, args.seed)
         return
 
     cpu_class = hardware.cpu_class()
