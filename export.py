@@ -1,9 +1,10 @@
 """Export trained models for serving: a TensorFlow SavedModel (TF Serving) and a TensorFlow Lite file (phones).
 
-    python export.py                  # every .keras model in runs/
-    python export.py runs/cnn.keras   # only these
+    python export.py                      # every model of the latest run (runs/latest)
+    python export.py runs/RUN/cnn.keras   # only these
 
-Each export lies next to its .keras file, e.g. runs/cnn_savedmodel/ and runs/cnn.tflite.
+Each export lies next to its .keras file, in the folder of the run that trained it,
+e.g. runs/RUN/cnn_savedmodel/ and runs/RUN/cnn.tflite.
 Both take what the .keras model takes, uint8 images of shape (N, 28, 28, 1) named
 "image", and answer the 10 class probabilities; both compute in float32.
 """
@@ -17,9 +18,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import artifacts  # noqa: E402
 from data import INPUT_SHAPE  # noqa: E402
+import model_files  # noqa: E402
 from model_files import ModelFileError, check_input_shape, existing_model_file, load_model  # noqa: E402
 
-PASS_A_MODEL = "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/cnn.keras."
+PASS_A_MODEL = "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/RUN/cnn.keras."
+TRAIN_FIRST = ("Run `python train.py` first, or pass the paths of .keras models, "
+               "e.g. python export.py runs/RUN/cnn.keras.")
 CANNOT_WRITE = ("export.py writes next to the .keras file: copy the model into a folder you can write to, "
                 "and export it there.")
 
@@ -31,7 +35,7 @@ class ExportError(Exception):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", type=Path, metavar="MODEL.keras",
-                        help="models saved by train.py (default: every .keras file in runs/)")
+                        help="models saved by train.py (default: every .keras file of the latest run)")
     return parser.parse_args(argv)
 
 
@@ -44,13 +48,15 @@ def main(argv=None):
         sys.exit(f"error: {error}")
 
 
-def saved_models(folder=artifacts.RUNS_DIR):
-    """Every model train.py saved in `folder` (not the hidden temporaries of a write in progress)."""
+def saved_models(folder=None):
+    """Every model train.py saved in `folder`, by default the latest run's (not the hidden
+    temporaries of a write in progress)."""
+    if folder is None:
+        folder = model_files.latest_run(TRAIN_FIRST)
+        print(f"Exporting the models of the latest run, {folder}")
     models = sorted(path for path in folder.glob("*.keras") if not path.name.startswith("."))
     if not models:
-        raise ExportError(f"no .keras models in {folder}.\n"
-                          "Run `python train.py` first, or pass the paths of .keras models, "
-                          "e.g. python export.py runs/cnn.keras.")
+        raise ExportError(f"no .keras models in {folder}.\n{TRAIN_FIRST}")
     return models
 
 

@@ -4,12 +4,14 @@
     python predict.py --test-index 0 1 2             # Fashion-MNIST test images: no photo needed
     python predict.py photos/ --json                 # the same as JSON, for scripts
     python predict.py sneaker.jpg --no-preprocess    # the photo only resized: see why preprocessing matters
-    python predict.py sneaker.jpg --steps            # also draw each preprocessing step (runs/preprocessing.png)
+    python predict.py sneaker.jpg --steps            # also draw each preprocessing step (preprocessing.png)
 
 Each photo is first made to look like a Fashion-MNIST image (preprocess.py):
 grayscale, a light background inverted, cropped to the garment, centred, 28x28.
 Prints the top 3 classes of each image and draws, for each, the original, the 28x28
-image the model received and its 10 class probabilities (runs/predictions.png).
+image the model received and its 10 class probabilities (predictions.png). The model
+is the cnn of the latest run of `python train.py` (runs/latest) unless given --model;
+the figures go beside it, in its run folder, unless given --out.
 """
 
 import argparse
@@ -26,9 +28,9 @@ import numpy as np  # noqa: E402
 import artifacts  # noqa: E402
 import figures  # noqa: E402
 import preprocess  # noqa: E402
-from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_fashion_mnist  # noqa: E402
-from model_files import (DEFAULT_MODEL, ModelFileError, check_classes, check_input_shape,  # noqa: E402
-                         existing_model_file, load_model)
+from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_test_images  # noqa: E402
+from model_files import (ModelFileError, check_classes, check_input_shape, load_model,  # noqa: E402
+                         model_or_latest)
 
 TOP = 3  # classes printed per image
 PASS_AN_OUT = "Pass --out a folder you can write to."
@@ -54,10 +56,10 @@ def parse_args(argv=None):
                         help="image files, or folders of them (JPEG, PNG, anything Pillow reads)")
     parser.add_argument("--test-index", type=int, nargs="+", metavar="N",
                         help="classify these Fashion-MNIST test images instead of photos")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH",
-                        help="a .keras model saved by train.py (default: runs/cnn.keras)")
-    parser.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, metavar="DIR",
-                        help="folder for predictions.png (default: runs/)")
+    parser.add_argument("--model", type=Path, metavar="PATH",
+                        help="a .keras model saved by train.py (default: cnn.keras of the latest run)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder for predictions.png (default: the model's run folder)")
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
     parser.add_argument("--no-preprocess", action="store_true",
                         help="feed each photo only resized to 28x28, to see what preprocessing buys")
@@ -78,8 +80,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        check_out_folder(args.out)
-        model_file = existing_model_file(args.model)  # before reading anything: the likeliest mistake
+        model_file = model_or_latest(args.model)  # before reading anything: the likeliest mistake
+        out = args.out or model_file.parent
+        check_out_folder(out)
         if args.test_index:
             samples = test_samples(args.test_index, args.data_dir)
         else:
@@ -90,7 +93,7 @@ def main(argv=None):
         check_classes(model, model_file)
         probabilities = classify(model, [sample.model_input for sample in samples])
         print(json.dumps(as_json(samples, probabilities), indent=2) if args.json else table(samples, probabilities))
-        run_folder = artifacts.RunFolder(args.out)
+        run_folder = artifacts.RunFolder(out)
         written = [save_figure(samples, probabilities, run_folder.predictions_figure)]
         if args.steps:
             written.append(save_steps_figure(samples, run_folder.preprocessing_figure))
@@ -111,7 +114,7 @@ def check_out_folder(out):
 
 
 def test_samples(indices, data_dir):
-    _, (x_test, y_test) = load_fashion_mnist(data_dir)
+    x_test, y_test = load_test_images(data_dir)
     bad = [index for index in indices if not 0 <= index < len(x_test)]
     if bad:
         raise PredictError(f"--test-index takes test-image indices from 0 to {len(x_test) - 1}, "

@@ -7,7 +7,9 @@
     python visualize.py convolution                  # 3x3 filters and 2x2 max pooling, numpy only
     python visualize.py convolution --explain 10 12  # ... and one output pixel worked out by hand
 
-Figures go to runs/ (--out), beside the models that `python train.py` saves there.
+`maps` and `filters` use the cnn of the latest run of `python train.py` (runs/latest)
+unless given --model, and write their figures beside it, in its run folder;
+`convolution` writes into runs/. --out DIR writes into DIR instead.
 """
 
 import argparse
@@ -20,8 +22,8 @@ import numpy as np
 import artifacts
 import convolution
 import figures
-from data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_fashion_mnist
-from model_files import DEFAULT_MODEL, ModelFileError, existing_model_file, load_model
+from data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_test_images
+from model_files import ModelFileError, load_model, model_or_latest
 import preprocess
 
 # Keras is imported inside the functions that need it: `convolution` runs without
@@ -39,11 +41,11 @@ class VisualizeError(Exception):
 
 def parse_args(argv=None):
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, metavar="DIR",
-                        help="folder for the figures (default: runs/)")
+    common.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder for the figures (default: the model's run folder; runs/ for convolution)")
     with_model = argparse.ArgumentParser(add_help=False)
-    with_model.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH",
-                            help="a .keras model saved by train.py (default: runs/cnn.keras)")
+    with_model.add_argument("--model", type=Path, metavar="PATH",
+                            help="a .keras model saved by train.py (default: cnn.keras of the latest run)")
     with_data = argparse.ArgumentParser(add_help=False)
     with_data.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
@@ -78,7 +80,7 @@ def main(argv=None):
     args = parse_args(argv)
     command = {"maps": show_feature_maps, "filters": show_filters, "convolution": show_convolution}
     try:
-        if args.out.exists() and not args.out.is_dir():
+        if args.out and args.out.exists() and not args.out.is_dir():
             raise VisualizeError(f"--out {args.out} is a file; pass a folder for the figures.")
         command[args.command](args)
     except (DataError, ModelFileError, preprocess.PhotoError, VisualizeError) as error:
@@ -89,7 +91,8 @@ def main(argv=None):
 
 
 def show_feature_maps(args):
-    model_file = existing_model_file(args.model)  # before loading anything: the likeliest mistake
+    model_file = model_or_latest(args.model)  # before loading anything: the likeliest mistake
+    out = args.out or model_file.parent
     images, captions = photos(args.image_file) if args.image_file else test_images(args.images, args.data_dir)
     model = load_model(model_file)
     layers = feature_layers(model, model_file)
@@ -98,14 +101,14 @@ def show_feature_maps(args):
     layer_maps, probabilities = extract_features(model, layers, images)
     captions = [f"{caption}\npredicted: {CLASS_NAMES[predicted]}"
                 for caption, predicted in zip(captions, probabilities.argmax(axis=1))]
-    save(figures.feature_maps(images, captions, layer_maps, args.filter), args.out / "feature_maps.png")
+    save(figures.feature_maps(images, captions, layer_maps, args.filter), out / "feature_maps.png")
     first_image = [{layer.name: layer_maps[layer.name][0] for layer in block} for block in conv_blocks(layers)]
-    save(figures.all_feature_maps(images[0], captions[0], first_image), args.out / "feature_maps_all_filters.png")
+    save(figures.all_feature_maps(images[0], captions[0], first_image), out / "feature_maps_all_filters.png")
 
 
 def test_images(indices, data_dir):
     """The chosen test images (uint8, N x 28 x 28) and their captions."""
-    _, (x_test, y_test) = load_fashion_mnist(data_dir)
+    x_test, y_test = load_test_images(data_dir)
     check_index("--images", indices, len(x_test), "test-image indices")
     return x_test[indices], [f"test image {index}\ntrue: {CLASS_NAMES[y_test[index]]}" for index in indices]
 
@@ -151,12 +154,12 @@ def conv_blocks(layers):
 
 
 def show_filters(args):
-    model_file = existing_model_file(args.model)
+    model_file = model_or_latest(args.model)
     model = load_model(model_file)
     first_conv = next(layer for layer in feature_layers(model, model_file) if is_conv(layer))
     kernels = first_conv.get_weights()[0]  # (3, 3, input channels, filters)
     # The first conv layer sees the image's one grayscale channel.
-    save(figures.conv_filters(kernels[:, :, 0, :], first_conv.name), args.out / "filters.png")
+    save(figures.conv_filters(kernels[:, :, 0, :], first_conv.name), (args.out or model_file.parent) / "filters.png")
 
 
 # --- convolution: the lesson by hand, numpy only (no model, no TensorFlow) ----------
@@ -165,14 +168,15 @@ def show_filters(args):
 def show_convolution(args):
     if args.explain:
         check_pixel(*args.explain)
-    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
+    x_test, y_test = load_test_images(args.data_dir)
     check_index("--image", [args.image], len(x_test), "a test-image index")
     image = x_test[args.image]
     images = {f"test image {args.image}: {CLASS_NAMES[y_test[args.image]]}": image,
               "Grace Hopper\n(matplotlib sample)": sample_photo()}
     steps = {caption: [convolution.filter_and_pool(picture, kernel) for kernel in convolution.FILTERS.values()]
              for caption, picture in images.items()}
-    save(figures.convolution_lesson(images, convolution.FILTERS, steps), args.out / "convolution.png")
+    save(figures.convolution_lesson(images, convolution.FILTERS, steps),
+         (args.out or artifacts.RUNS_DIR) / "convolution.png")
     if args.explain:
         print()
         print(convolution.explain(image, convolution.FILTERS[args.kernel], *args.explain, filter_name=args.kernel))
@@ -211,7 +215,7 @@ def feature_layers(model, model_file):
               if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
     if not any(is_conv(layer) for layer in layers):
         raise VisualizeError(f"{model_file} (model '{model.name}') has no Conv2D layers, so it has no filters "
-                             "or feature maps to show.\nPass --model PATH to a CNN, e.g. runs/cnn.keras.")
+                             "or feature maps to show.\nPass --model PATH to a CNN, e.g. runs/RUN/cnn.keras.")
     return layers
 
 
