@@ -28,11 +28,19 @@ import numpy as np  # noqa: E402
 import artifacts  # noqa: E402
 import figures  # noqa: E402
 import preprocess  # noqa: E402
-from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_test_images  # noqa: E402
+from data import CLASS_NAMES, DATA_DIR_HELP, NUM_CLASSES, DataError, load_test_images  # noqa: E402
 from model_files import (ModelFileError, check_classes, check_input_shape, load_model,  # noqa: E402
                          model_or_latest)
 
 TOP = 3  # classes printed per image
+# A model must name one of its 10 classes for any image, a colour gradient included; below
+# this top probability predict.py says it is unsure. Chosen with benchmarks/predict_unsure.py,
+# whose measured hit rates docs/predict.md gives: entropy separates a little better, but a
+# reader can check this rule against the top probability printed beside it.
+UNSURE_BELOW = 0.75
+UNSURE = "(unsure)"
+UNSURE_WHY = (f"{UNSURE}: its top class has less than {UNSURE_BELOW:.0%}. The model can only choose among "
+              f"its {NUM_CLASSES} classes of clothing, so this may be none of them, or one it cannot tell apart.")
 PASS_AN_OUT = "Pass --out a folder you can write to."
 MAX_FIGURE_ROWS = 20  # a taller figure is unreadable; the table still lists every image
 
@@ -150,7 +158,7 @@ def photo_samples(paths, to_model_input):
 
 def photo_sample(path, to_model_input):
     photo = preprocess.open_photo(path)
-    return Sample(str(path), photo.convert("RGB"), to_model_input(photo))
+    return Sample(str(path), preprocess.on_white(photo).convert("RGB"), to_model_input(photo))
 
 
 # --- classifying and showing ----------------------------------------------------------
@@ -159,6 +167,11 @@ def photo_sample(path, to_model_input):
 def classify(model, model_inputs):
     """Class probabilities (N, 10) as float32; the model takes uint8 (N, 28, 28, 1) and scales itself."""
     return np.asarray(model.predict(np.stack(model_inputs)[..., None], verbose=0), dtype=np.float32)
+
+
+def unsure(probabilities):
+    """True where the model is unsure: its top class is below UNSURE_BELOW. probabilities: (..., 10)."""
+    return np.asarray(probabilities).max(axis=-1) < UNSURE_BELOW
 
 
 def top_classes(probabilities):
@@ -174,13 +187,17 @@ def table(samples, probabilities):
     lines = [header.rstrip()]
     for sample, probs in zip(samples, probabilities):
         guesses = "".join(f"{f'{name} {p:.1%}':<22}" for name, p in top_classes(probs))
-        lines.append(f"{sample.name:<{width}}{guesses}{sample.true_class or ''}".rstrip())
+        true_class = f"{sample.true_class:<13}" if sample.true_class else ""
+        lines.append(f"{sample.name:<{width}}{guesses}{true_class}{UNSURE if unsure(probs) else ''}".rstrip())
+    if unsure(probabilities).any():
+        lines.append(UNSURE_WHY)
     return "\n".join(lines)
 
 
 def as_json(samples, probabilities):
     return [{"image": sample.name,
              "top": [{"class": name, "probability": round(p, 4)} for name, p in top_classes(probs)],
+             "unsure": bool(unsure(probs)),
              **({"true_class": sample.true_class} if sample.true_class else {})}
             for sample, probs in zip(samples, probabilities)]
 
@@ -191,8 +208,10 @@ def save_figure(samples, probabilities, path):
         print(f"The figure shows the first {len(shown)} of {len(samples)} images.", file=sys.stderr)
     captions = [os.path.basename(sample.name) + (f"\ntrue: {sample.true_class}" if sample.true_class else "")
                 for sample in shown]
+    notes = [f"{UNSURE} it knows only these {NUM_CLASSES} classes" if is_unsure else None
+             for is_unsure in unsure(probabilities[: len(shown)])]
     figure = figures.predictions([s.original for s in shown], [s.model_input for s in shown],
-                                 probabilities[: len(shown)], captions, CLASS_NAMES)
+                                 probabilities[: len(shown)], captions, CLASS_NAMES, notes)
     return write_figure(figure, path)
 
 

@@ -175,7 +175,8 @@ def show_convolution(args):
               "Grace Hopper\n(matplotlib sample)": sample_photo()}
     steps = {caption: [convolution.filter_and_pool(picture, kernel) for kernel in convolution.FILTERS.values()]
              for caption, picture in images.items()}
-    save(figures.convolution_lesson(images, convolution.FILTERS, steps),
+    explained = (args.kernel, *args.explain) if args.explain else None
+    save(figures.convolution_lesson(images, convolution.FILTERS, steps, explained),
          (args.out or artifacts.RUNS_DIR) / "convolution.png")
     if args.explain:
         print()

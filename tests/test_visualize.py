@@ -19,7 +19,7 @@ FIGURE_SIZES = {
     "feature_maps.png": (710, 1070),
     "feature_maps_all_filters.png": (780, 960),
     "filters.png": (960, 1000),
-    "convolution.png": (570, 1260),
+    "convolution.png": (620, 1260),
 }
 BLANK_VARIANCE = 0.005  # a white page with titles only stays below this; every real figure is well above
 MAX_PNG_BYTES = 300_000
