@@ -18,8 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 
 import artifacts  # noqa: E402
 from data import INPUT_SHAPE  # noqa: E402
-import model_files  # noqa: E402
-from model_files import ModelFileError, check_input_shape, existing_model_file, load_model  # noqa: E402
+from model_files import (ModelFileError, check_input_shape, existing_model_file, latest_run,  # noqa: E402
+                         load_model)
 
 PASS_A_MODEL = "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/RUN/cnn.keras."
 TRAIN_FIRST = ("Run `python train.py` first, or pass the paths of .keras models, "
@@ -52,7 +52,7 @@ def saved_models(folder=None):
     """Every model train.py saved in `folder`, by default the latest run's (not the hidden
     temporaries of a write in progress)."""
     if folder is None:
-        folder = model_files.latest_run(TRAIN_FIRST)
+        folder = latest_run(TRAIN_FIRST)
         print(f"Exporting the models of the latest run, {folder}")
     models = sorted(path for path in folder.glob("*.keras") if not path.name.startswith("."))
     if not models:
