@@ -1,4 +1,7 @@
-"""The run folder's layout, and writing its files whole or not at all.
+"""Where runs go, a run folder's layout, and writing its files whole or not at all.
+
+Every `python train.py` gets a new folder under runs/, so no run overwrites another's
+models; runs/latest names the newest complete one, whose models the other scripts use.
 
 Every file is written under a temporary name beside its destination and renamed
 into place (os.replace is atomic on one file system), so a crash or Ctrl-C leaves
@@ -9,13 +12,17 @@ Standard library only: `visualize.py convolution` imports this without TensorFlo
 
 import contextlib
 import dataclasses
+import datetime
 import json
 import os
 import shutil
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent
-RUNS_DIR = PROJECT_DIR / "runs"  # the default --out of every script
+RUNS_DIR = PROJECT_DIR / "runs"  # every run of train.py gets a folder of its own in here
+# A small text file in RUNS_DIR naming the newest complete run's folder. Not a symlink:
+# TensorBoard follows links, so `tensorboard --logdir runs` would show that run twice.
+LATEST = RUNS_DIR / "latest"
 PASS_AN_OUT = "Pass --out a folder you can write to."  # the fix when --out cannot be written
 
 
@@ -29,7 +36,7 @@ def shown(path):
 class RunFolder:
     """Where a run's files live: the one place their names are spelled out."""
 
-    path: Path = RUNS_DIR
+    path: Path
 
     def model(self, name):
         return self.path / f"{name}.keras"
@@ -107,6 +114,48 @@ class RunFolder:
     def tflite(self, name):
         """The model exported for TensorFlow Lite (phones)."""
         return self.path / f"{name}.tflite"
+
+
+# --- the runs folder: one sub-folder per run, and which one is the latest --------------
+
+
+def new_run_path(models, now=None):
+    """A folder for a new run, named by its start and its models so that `ls` sorts runs by time.
+
+    e.g. runs/2026-11-25_203412-dnn-cnn; a second run started in the same second gets -2.
+    """
+    name = f"{(now or datetime.datetime.now()).strftime('%Y-%m-%d_%H%M%S')}-{'-'.join(models)}"
+    path, count = RUNS_DIR / name, 1
+    while path.exists():
+        count += 1
+        path = RUNS_DIR / f"{name}-{count}"
+    return path
+
+
+def latest_run():
+    """The folder of the newest complete run, as runs/latest names it; None before a run has finished."""
+    try:
+        return LATEST.parent / LATEST.read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def mark_latest(run_path):
+    """Make runs/latest name a run that has just finished: rewritten whole, so it never names half a run."""
+    with atomic_path(LATEST) as temporary:
+        temporary.write_text(Path(run_path).name + "\n")
+
+
+def stopped_runs():
+    """The runs in runs/ that were stopped before they finished, the most recently active first."""
+    if not RUNS_DIR.is_dir():
+        return []
+    states = [RunFolder(path).state for path in RUNS_DIR.iterdir() if path.is_dir()]
+    return [state.parent for state in sorted((state for state in states if state.is_file()),
+                                             key=lambda state: state.stat().st_mtime, reverse=True)]
+
+
+# --- writing whole files --------------------------------------------------------------
 
 
 @contextlib.contextmanager

@@ -37,6 +37,7 @@ FILES = {
     "t10k-images-idx3-ubyte.gz": ("bef4ecab320f06d8554ea6380940ec79", 2051, 10000),
     "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310", 2049, 10000),
 }
+TEST_FILES = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 TRAIN_IMAGES = FILES["train-images-idx3-ubyte.gz"][2]
 VALIDATION_SIZE = 5000  # training images held out to choose settings on, by default
 
@@ -58,17 +59,29 @@ def load_fashion_mnist(data_dir=None):
     data_dir: a folder holding the four .gz files. None means $FASHION_MNIST_DIR if
     set, else the standard Keras download and cache (~/.keras/datasets/fashion-mnist).
     """
-    if data_dir:
-        paths = _local_files(data_dir, "--data-dir")
-    elif os.environ.get(DATA_DIR_ENV):
-        paths = _local_files(os.environ[DATA_DIR_ENV], f"${DATA_DIR_ENV}")
-    else:
-        paths = keras_cached_files()
-    arrays = {name: read_idx(path) for name, path in paths.items()}
+    arrays = _read_files(FILES, data_dir)
     return (
         Images(arrays["train-images-idx3-ubyte.gz"], arrays["train-labels-idx1-ubyte.gz"]),
         Images(arrays["t10k-images-idx3-ubyte.gz"], arrays["t10k-labels-idx1-ubyte.gz"]),
     )
+
+
+def load_test_images(data_dir=None):
+    """Only the test Images, for the scripts that show or classify test images: the 26 MB
+    training file is neither read nor downloaded, and need not be there. data_dir: as above."""
+    arrays = _read_files(TEST_FILES, data_dir)
+    return Images(*(arrays[name] for name in TEST_FILES))
+
+
+def _read_files(names, data_dir):
+    """{file name: array} for the named files, each found (or downloaded) and checked."""
+    if data_dir:
+        paths = _local_files(data_dir, "--data-dir", names)
+    elif os.environ.get(DATA_DIR_ENV):
+        paths = _local_files(os.environ[DATA_DIR_ENV], f"${DATA_DIR_ENV}", names)
+    else:
+        paths = keras_cached_files(names)
+    return {name: read_idx(path) for name, path in paths.items()}
 
 
 def split_validation(x, y, validation_size, seed):
@@ -98,7 +111,7 @@ def to_dataset(x, y, batch_size, shuffle_seed=None):
     return shard_by_data(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
-def _local_files(data_dir, given_by):
+def _local_files(data_dir, given_by, names=tuple(FILES)):
     """{file name: path} in data_dir; given_by (the flag or the variable) is named if it is wrong."""
     if not os.path.isdir(data_dir):
         problem = "is a file, not a folder" if os.path.exists(data_dir) else "not found"
@@ -108,23 +121,25 @@ def _local_files(data_dir, given_by):
             f"Download them from {ZALANDO_URL}, or leave out --data-dir "
             f"(and unset {DATA_DIR_ENV}) to let Keras download them."
         )
-    paths = {name: os.path.join(data_dir, name) for name in FILES}
+    paths = {name: os.path.join(data_dir, name) for name in names}
     missing = [name for name, path in paths.items() if not os.path.isfile(path)]
     if missing:
+        needed = "all four Fashion-MNIST files" if len(names) == len(FILES) else "the Fashion-MNIST files"
         raise DataError(
             f"missing in {data_dir}: {', '.join(missing)}\n"
-            f"The folder must hold all four Fashion-MNIST files: {', '.join(FILES)}.\n"
+            f"The folder must hold {needed}: {', '.join(names)}.\n"
             f"Download them from {ZALANDO_URL}."
         )
     return paths
 
 
-def keras_cached_files():
+def keras_cached_files(names=tuple(FILES)):
     """{file name: path} in the Keras cache, downloading what is missing or stale."""
     from keras.utils import get_file  # imported here: --data-dir runs never need Keras
 
     paths = {}
-    for name, (md5, _, _) in FILES.items():
+    for name in names:
+        md5 = FILES[name][0]
         try:
             # With the hash, Keras replaces a cached copy that is incomplete or stale.
             paths[name] = get_file(

@@ -203,11 +203,16 @@ def print_weights_checksum(task, name, model):
 
 
 def finish_worker(task, folder):
-    """At the end of a run, a worker other than the chief removes its temporary folder and says so."""
+    """At the end of a run, a worker other than the chief removes its temporary folder and says so.
+
+    True for such a worker: the run's results are the chief's to announce.
+    """
     if task and not task.is_chief:
         shutil.rmtree(folder)
         print(f"\n{task.type} {task.index}: done, its temporary copy removed; "
               "the chief holds the results, in its --out.")
+        return True
+    return False
 
 
 # --- training across workers --------------------------------------------------------

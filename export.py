@@ -1,9 +1,10 @@
 """Export trained models for serving: a TensorFlow SavedModel (TF Serving) and a TensorFlow Lite file (phones).
 
-    python export.py                  # every .keras model in runs/
-    python export.py runs/cnn.keras   # only these
+    python export.py                      # every model of the latest run (runs/latest)
+    python export.py runs/RUN/cnn.keras   # only these
 
-Each export lies next to its .keras file, e.g. runs/cnn_savedmodel/ and runs/cnn.tflite.
+Each export lies next to its .keras file, in the folder of the run that trained it,
+e.g. runs/RUN/cnn_savedmodel/ and runs/RUN/cnn.tflite.
 Both take what the .keras model takes, uint8 images of shape (N, 28, 28, 1) named
 "image", and answer the 10 class probabilities; both compute in float32.
 """
@@ -14,12 +15,13 @@ from pathlib import Path
 
 import artifacts
 from data import INPUT_SHAPE
-from model_files import DEFAULT_MODEL, ModelFileError, check_input_shape, existing_model_file, load_model
+from model_files import ModelFileError, check_input_shape, existing_model_file, latest_run, load_model
 from tensorflow_startup import import_tensorflow
 
-EXAMPLE = f"python export.py {artifacts.shown(DEFAULT_MODEL)}"
+EXAMPLE = "python export.py runs/RUN/cnn.keras"
 # What to do about a bad model file: export.py takes models as paths, not with --model.
 PASS_A_PATH = f"Pass the path of a .keras model saved by train.py, e.g. {EXAMPLE}."
+TRAIN_FIRST = f"Run `python train.py` first, or pass the paths of .keras models, e.g. {EXAMPLE}."
 CANNOT_WRITE = ("export.py writes next to the .keras file: copy the model into a folder you can write to, "
                 "and export it there.")
 
@@ -31,8 +33,7 @@ class ExportError(Exception):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="*", type=Path, metavar="MODEL.keras",
-                        help="models saved by train.py "
-                             f"(default: every .keras file in {artifacts.shown(artifacts.RUNS_DIR)}/)")
+                        help="models saved by train.py (default: every .keras file of the latest run)")
     return parser.parse_args(argv)
 
 
@@ -45,13 +46,15 @@ def main(argv=None):
         sys.exit(f"error: {error}")
 
 
-def saved_models(folder=artifacts.RUNS_DIR):
-    """Every model train.py saved in `folder` (not the hidden temporaries of a write in progress)."""
+def saved_models(folder=None):
+    """Every model train.py saved in `folder`, by default the latest run's (not the hidden
+    temporaries of a write in progress)."""
+    if folder is None:
+        folder = latest_run(TRAIN_FIRST)
+        print(f"Exporting the models of the latest run, {folder}")
     models = sorted(path for path in folder.glob("*.keras") if not path.name.startswith("."))
     if not models:
-        raise ExportError(f"no .keras models in {folder}.\n"
-                          "Run `python train.py` first, or pass the paths of .keras models, "
-                          f"e.g. {EXAMPLE}.")
+        raise ExportError(f"no .keras models in {folder}.\n{TRAIN_FIRST}")
     return models
 
 

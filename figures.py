@@ -10,6 +10,8 @@ matplotlib.use("Agg")  # no screen needed: figures go to PNG files
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
 
 def training_curves(histories):
@@ -57,6 +59,7 @@ def confusion_matrix(matrix, class_names, title):
 # filter weights in red (add the pixel) and blue (subtract it).
 
 RESPONSE_COLOURS = plt.get_cmap("inferno").with_extremes(bad="white")  # bad (NaN): the gaps of a mosaic
+MARK = "cyan"  # frames a pixel on gray images and on the inferno responses alike
 
 
 def feature_maps(images, captions, layer_maps, filter_index):
@@ -101,41 +104,59 @@ def all_feature_maps(image, caption, blocks):
         for axis, (name, maps) in zip(axes[row, 1:], block.items()):
             axis.imshow(mosaic(maps), cmap=RESPONSE_COLOURS, interpolation="nearest")
             axis.set_title(f"{name}: {maps.shape[-1]} filters, each {size(maps)}", fontsize=10)
-    figure.suptitle("Every filter's response to one image, each scaled to its own range", fontsize=12)
+            number_tiles(axis, maps.shape)
+    figure.suptitle("Every filter's response to one image, each scaled to its own range;\n"
+                    "each tile numbered as --filter counts", fontsize=12)
     return figure
 
 
-def conv_filters(kernels, layer_name):
-    """The learned 3x3 kernels of one conv layer, on one shared colour scale.
+def number_tiles(axis, shape, gap=1):
+    """Write each tile's filter number in its top-left corner, white outlined in black to read on any colour."""
+    height, width, count = shape
+    outline = [patheffects.withStroke(linewidth=1.5, foreground="black")]
+    for index, (top, left) in enumerate(tile_corners(height, width, count, gap)):
+        axis.text(left - 0.4, top - 0.4, str(index), fontsize=5.5, color="white", ha="left", va="top",
+                  path_effects=outline)
 
-    kernels: array (3, 3, filters). The scale is symmetric around 0 so white means
-    "ignore this pixel" in every kernel; compare with the hand-made filters of
-    convolution.py, e.g. a red column beside a blue one is a vertical-line detector.
+
+def conv_filters(kernels, layer_name):
+    """The learned 3x3 kernels of one conv layer, each on a colour scale of its own.
+
+    kernels: array (3, 3, filters). Most kernels are far weaker than the strongest few:
+    on one shared scale they would look near-white. So each is divided by its largest
+    |weight|, written above it (the kernel's strength). The scale is symmetric around 0,
+    so white means "ignore this pixel"; compare with the hand-made filters of
+    convolution.py, e.g. a red column beside a blue one is a vertical-edge detector.
     """
     count = kernels.shape[-1]
     columns = min(count, 8)
     rows = -(-count // columns)
-    limit = np.abs(kernels).max()
     figure, axes = plt.subplots(rows, columns, figsize=(1.1 * columns + 1.2, 1.1 * rows + 0.8),
                                 squeeze=False, layout="constrained")
     for index, axis in enumerate(axes.flat):
         axis.axis("off")
         if index < count:
-            shown = axis.imshow(kernels[..., index], cmap="RdBu_r", vmin=-limit, vmax=limit)
-            axis.set_title(str(index), fontsize=8, pad=2)
-    figure.colorbar(shown, ax=axes, shrink=0.6, label="weight (red adds the pixel, blue subtracts it)")
-    figure.suptitle(f"The {count} learned 3x3 filters of {layer_name}", fontsize=12)
+            limit = np.abs(kernels[..., index]).max()
+            shown = axis.imshow(kernels[..., index] / (limit or 1), cmap="RdBu_r", vmin=-1, vmax=1)
+            axis.set_title(f"{index}: ±{limit:.2f}", fontsize=8, pad=2)
+    figure.colorbar(shown, ax=axes, shrink=0.6, ticks=[-1, 0, 1],
+                    label="weight ÷ the filter's largest |weight|\n(red adds the pixel, blue subtracts it, white ignores it)")
+    figure.suptitle(f"The {count} learned 3x3 filters of {layer_name}, each scaled to its own largest weight\n"
+                    "(above each: its number, then that weight)", fontsize=12)
     return figure
 
 
-def convolution_lesson(images, kernels, steps):
+def convolution_lesson(images, kernels, steps, explained=None):
     """Each image, then per filter: the filtered image and its 2x2 max pooling, with sizes.
 
     images: {caption: 2-D array}; kernels: {filter name: 3x3 array};
     steps: {caption: [(filtered, pooled) for each kernel]}. A header row shows each kernel.
+    explained: (filter name, row, col) of the first image's output pixel that
+    `visualize.py convolution --explain` works out: framed with its 3x3 neighbourhood
+    and the pooled pixel it goes into.
     """
     columns = 1 + 2 * len(kernels)
-    figure, axes = plt.subplots(1 + len(images), columns, figsize=(1.8 * columns, 1.3 + 2.2 * len(images)),
+    figure, axes = plt.subplots(1 + len(images), columns, figsize=(1.8 * columns, 1.8 + 2.2 * len(images)),
                                 height_ratios=[0.55] + [1] * len(images), layout="constrained")
     for axis in axes.flat:
         axis.axis("off")
@@ -145,9 +166,21 @@ def convolution_lesson(images, kernels, steps):
         axes[row, 0].imshow(image, cmap="gray", interpolation="nearest")
         axes[row, 0].set_title(f"{caption}\n{size(image)}", fontsize=9)
         for col, (name, (filtered, pooled)) in enumerate(zip(kernels, steps[caption]), start=1):
-            draw_response(axes[row, 2 * col - 1], filtered, title=f"{name}\n{size(filtered)}")
+            draw_response(axes[row, 2 * col - 1], filtered, title=f"{name}, ReLU\n{size(filtered)}")
             draw_response(axes[row, 2 * col], pooled, title=f"2x2 max pooled\n{size(pooled)}")
-    figure.suptitle("3x3 convolution (then ReLU) and 2x2 max pooling, by hand with numpy", fontsize=12)
+    caption = ("ReLU keeps only positive responses: the vertical filter (right minus left) lights up where "
+               "brightness rises to the right, a light garment's left edge; its right edge, a fall, becomes 0.\n"
+               "Likewise the horizontal filter (below minus above) keeps top edges.")
+    if explained:
+        name, row, col = explained
+        column = 2 * list(kernels).index(name) + 1
+        for axis, top, left, side in [(axes[1, 0], row, col, 3), (axes[1, column], row, col, 1),
+                                      (axes[1, column + 1], row // 2, col // 2, 1)]:
+            axis.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor=MARK, linewidth=1.5))
+        caption += (f"\nCyan: output pixel ({row}, {col}) of the {name} filter, worked out by --explain, "
+                    "its 3x3 neighbourhood in the input, and the pooled pixel it goes into.")
+    figure.suptitle("3x3 convolution, ReLU, and 2x2 max pooling, by hand with numpy", fontsize=12)
+    figure.supxlabel(caption, fontsize=9)
     return figure
 
 
@@ -184,10 +217,15 @@ def mosaic(maps, gap=1):
     low, high = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
     scaled = (maps - low) / np.where(high > low, high - low, 1)  # a flat map stays flat, never 0/0
     tiled = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
-    for index in range(count):
-        top, left = index // columns * (height + gap), index % columns * (width + gap)
+    for index, (top, left) in enumerate(tile_corners(height, width, count, gap)):
         tiled[top: top + height, left: left + width] = scaled[:, :, index]
     return tiled
+
+
+def tile_corners(height, width, count, gap=1):
+    """(top, left) of each of `count` tiles of height x width, row by row in a near-square grid."""
+    columns = int(np.ceil(np.sqrt(count)))
+    return [(index // columns * (height + gap), index % columns * (width + gap)) for index in range(count)]
 
 
 def size(image):
@@ -195,14 +233,17 @@ def size(image):
     return f"{image.shape[1]}x{image.shape[0]}"
 
 
-def predictions(originals, inputs, probabilities, captions, class_names):
+def predictions(originals, inputs, probabilities, captions, class_names, notes=None):
     """One row per image: the original, the 28x28 image the model received, its 10 probabilities.
 
-    originals: Pillow images or 2-D arrays; inputs: uint8 (N, 28, 28).
+    originals: Pillow images or 2-D arrays; inputs: uint8 (N, 28, 28); notes: per image, a
+    line under the prediction, or None.
     """
+    notes = notes or [None] * len(inputs)
     figure, axes = plt.subplots(len(inputs), 3, figsize=(11, 2.6 * len(inputs)), squeeze=False,
                                 gridspec_kw={"width_ratios": [1, 1, 2.2]})
-    for row, (original, model_input, probs, caption) in enumerate(zip(originals, inputs, probabilities, captions)):
+    for row, (original, model_input, probs, caption, note) in enumerate(
+            zip(originals, inputs, probabilities, captions, notes)):
         shown, received, bars = axes[row]
         original = np.asarray(original)
         shown.imshow(original, cmap="gray" if original.ndim == 2 else None)
@@ -219,7 +260,8 @@ def predictions(originals, inputs, probabilities, captions, class_names):
         bars.set(yticks=range(len(class_names)), xlim=(0, 1), xlabel="probability")
         bars.set_yticklabels(class_names, fontsize=8)
         bars.invert_yaxis()
-        bars.set_title(f"predicted: {class_names[best]} ({probs[best]:.0%})", fontsize=9)
+        bars.set_title(f"predicted: {class_names[best]} ({probs[best]:.0%})" + (f"\n{note}" if note else ""),
+                       fontsize=9)
     figure.tight_layout()
     return figure
 

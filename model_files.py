@@ -4,18 +4,43 @@ Shared by every script that takes --model (visualize.py, predict.py). Keras is
 imported inside the functions, so importing this module costs nothing.
 """
 
+import sys
 from pathlib import Path
 
-from artifacts import RunFolder, shown
+import artifacts
 from data import INPUT_SHAPE, NUM_CLASSES
 
-DEFAULT_MODEL = RunFolder().model("cnn")
+DEFAULT_MODEL = "cnn"  # the model of the latest run that a script uses when given no --model
 # What to do about a bad model file; a script that takes no --model says its own.
-PASS_A_MODEL = f"Pass --model PATH to a .keras model saved by train.py, e.g. {shown(DEFAULT_MODEL)}."
+PASS_A_MODEL = "Pass --model PATH to a .keras model saved by train.py, e.g. runs/RUN/cnn.keras."
+TRAIN_FIRST = "Run `python train.py` first, or pass --model PATH to a saved .keras model."
 
 
 class ModelFileError(Exception):
     """The model file is missing or unusable; the message says what to pass instead."""
+
+
+def latest_run(fix=TRAIN_FIRST):
+    """The folder of the newest complete run (runs/latest); say what to do before the first one."""
+    run = artifacts.latest_run()
+    if run is None:
+        raise ModelFileError(f"no trained model yet: no run in {artifacts.RUNS_DIR} has finished.\n{fix}")
+    if not run.is_dir():
+        raise ModelFileError(f"{artifacts.LATEST} names {run.name}, which is no longer in {run.parent}.\n{fix}")
+    return run
+
+
+def model_or_latest(path, name=DEFAULT_MODEL):
+    """--model PATH if given; else the latest run's model `name`, saying which run it is."""
+    if path is not None:
+        return existing_model_file(path)
+    run = latest_run()
+    model = artifacts.RunFolder(run).model(name)
+    if not model.is_file():
+        raise ModelFileError(f"the latest run, {run}, trained no {name} model: it has no {model.name}.\n"
+                             f"Run `python train.py` (it trains {name}), or pass --model PATH to a saved .keras model.")
+    print(f"Using {model}, from the latest run", file=sys.stderr)
+    return model
 
 
 def existing_model_file(path, fix=PASS_A_MODEL):
@@ -27,9 +52,6 @@ def existing_model_file(path, fix=PASS_A_MODEL):
         kind = ("a SavedModel export (for TF Serving, not Keras)" if (path / "saved_model.pb").is_file()
                 else "a folder")
         raise ModelFileError(f"{path} is {kind}, not a .keras model file.\n{fix}")
-    if path == DEFAULT_MODEL:
-        raise ModelFileError(f"no trained model at {path}.\n"
-                             "Run `python train.py` first, or pass --model PATH to a saved .keras model.")
     raise ModelFileError(f"no model file at {path}.\n{fix}")
 
 

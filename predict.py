@@ -4,12 +4,14 @@
     python predict.py --test-index 0 1 2             # Fashion-MNIST test images: no photo needed
     python predict.py photos/ --json                 # the same as JSON, for scripts
     python predict.py sneaker.jpg --no-preprocess    # the photo only resized: see why preprocessing matters
-    python predict.py sneaker.jpg --steps            # also draw each preprocessing step (runs/preprocessing.png)
+    python predict.py sneaker.jpg --steps            # also draw each preprocessing step (preprocessing.png)
 
 Each photo is first made to look like a Fashion-MNIST image (preprocess.py):
 grayscale, a light background inverted, cropped to the garment, centred, 28x28.
 Prints the top 3 classes of each image and draws, for each, the original, the 28x28
-image the model received and its 10 class probabilities (runs/predictions.png).
+image the model received and its 10 class probabilities (predictions.png). The model
+is the cnn of the latest run of `python train.py` (runs/latest) unless given --model;
+the figures go beside it, in its run folder, unless given --out.
 """
 
 import argparse
@@ -24,11 +26,19 @@ import numpy as np
 import artifacts
 import figures
 import preprocess
-from data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_fashion_mnist
-from model_files import (DEFAULT_MODEL, ModelFileError, check_classes, check_input_shape,
-                         existing_model_file, load_model)
+from data import CLASS_NAMES, DATA_DIR_HELP, NUM_CLASSES, DataError, load_test_images
+from model_files import (ModelFileError, check_classes, check_input_shape, load_model,
+                         model_or_latest)
 
 TOP = 3  # classes printed per image
+# A model must name one of its 10 classes for any image, a colour gradient included; below
+# this top probability predict.py says it is unsure. Chosen with benchmarks/predict_unsure.py,
+# whose measured hit rates docs/predict.md gives: entropy separates a little better, but a
+# reader can check this rule against the top probability printed beside it.
+UNSURE_BELOW = 0.75
+UNSURE = "(unsure)"
+UNSURE_WHY = (f"{UNSURE}: its top class has less than {UNSURE_BELOW:.0%}. The model can only choose among "
+              f"its {NUM_CLASSES} classes of clothing, so this may be none of them, or one it cannot tell apart.")
 MAX_FIGURE_ROWS = 20  # a taller figure is unreadable; the table still lists every image
 
 
@@ -51,10 +61,10 @@ def parse_args(argv=None):
                         help="image files, or folders of them (JPEG, PNG, anything Pillow reads)")
     parser.add_argument("--test-index", type=int, nargs="+", metavar="N",
                         help="classify these Fashion-MNIST test images instead of photos")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH",
-                        help=f"a .keras model saved by train.py (default: {artifacts.shown(DEFAULT_MODEL)})")
-    parser.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, metavar="DIR",
-                        help=f"folder for predictions.png (default: {artifacts.shown(artifacts.RUNS_DIR)}/)")
+    parser.add_argument("--model", type=Path, metavar="PATH",
+                        help="a .keras model saved by train.py (default: cnn.keras of the latest run)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder for predictions.png (default: the model's run folder)")
     parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
     parser.add_argument("--no-preprocess", action="store_true",
                         help="feed each photo only resized to 28x28, to see what preprocessing buys")
@@ -75,8 +85,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        check_out_folder(args.out)
-        model_file = existing_model_file(args.model)  # before reading anything: the likeliest mistake
+        model_file = model_or_latest(args.model)  # before reading anything: the likeliest mistake
+        out = args.out or model_file.parent
+        check_out_folder(out)
         if args.test_index:
             samples = test_samples(args.test_index, args.data_dir)
         else:
@@ -87,7 +98,7 @@ def main(argv=None):
         check_classes(model, model_file)
         probabilities = classify(model, [sample.model_input for sample in samples])
         print(json.dumps(as_json(samples, probabilities), indent=2) if args.json else table(samples, probabilities))
-        run_folder = artifacts.RunFolder(args.out)
+        run_folder = artifacts.RunFolder(out)
         written = [save_figure(samples, probabilities, run_folder.predictions_figure)]
         if args.steps:
             written.append(save_steps_figure(samples, run_folder.preprocessing_figure))
@@ -108,7 +119,7 @@ def check_out_folder(out):
 
 
 def test_samples(indices, data_dir):
-    _, (x_test, y_test) = load_fashion_mnist(data_dir)
+    x_test, y_test = load_test_images(data_dir)
     bad = [index for index in indices if not 0 <= index < len(x_test)]
     if bad:
         raise PredictError(f"--test-index takes test-image indices from 0 to {len(x_test) - 1}, "
@@ -144,7 +155,7 @@ def photo_samples(paths, to_model_input):
 
 def photo_sample(path, to_model_input):
     photo = preprocess.open_photo(path)
-    return Sample(str(path), photo.convert("RGB"), to_model_input(photo))
+    return Sample(str(path), preprocess.on_white(photo).convert("RGB"), to_model_input(photo))
 
 
 # --- classifying and showing ----------------------------------------------------------
@@ -153,6 +164,11 @@ def photo_sample(path, to_model_input):
 def classify(model, model_inputs):
     """Class probabilities (N, 10) as float32; the model takes uint8 (N, 28, 28, 1) and scales itself."""
     return np.asarray(model.predict(np.stack(model_inputs)[..., None], verbose=0), dtype=np.float32)
+
+
+def unsure(probabilities):
+    """True where the model is unsure: its top class is below UNSURE_BELOW. probabilities: (..., 10)."""
+    return np.asarray(probabilities).max(axis=-1) < UNSURE_BELOW
 
 
 def top_classes(probabilities):
@@ -168,13 +184,17 @@ def table(samples, probabilities):
     lines = [header.rstrip()]
     for sample, probs in zip(samples, probabilities):
         guesses = "".join(f"{f'{name} {p:.1%}':<22}" for name, p in top_classes(probs))
-        lines.append(f"{sample.name:<{width}}{guesses}{sample.true_class or ''}".rstrip())
+        true_class = f"{sample.true_class:<13}" if sample.true_class else ""
+        lines.append(f"{sample.name:<{width}}{guesses}{true_class}{UNSURE if unsure(probs) else ''}".rstrip())
+    if unsure(probabilities).any():
+        lines.append(UNSURE_WHY)
     return "\n".join(lines)
 
 
 def as_json(samples, probabilities):
     return [{"image": sample.name,
              "top": [{"class": name, "probability": round(p, 4)} for name, p in top_classes(probs)],
+             "unsure": bool(unsure(probs)),
              **({"true_class": sample.true_class} if sample.true_class else {})}
             for sample, probs in zip(samples, probabilities)]
 
@@ -185,8 +205,10 @@ def save_figure(samples, probabilities, path):
         print(f"The figure shows the first {len(shown)} of {len(samples)} images.", file=sys.stderr)
     captions = [os.path.basename(sample.name) + (f"\ntrue: {sample.true_class}" if sample.true_class else "")
                 for sample in shown]
+    notes = [f"{UNSURE} it knows only these {NUM_CLASSES} classes" if is_unsure else None
+             for is_unsure in unsure(probabilities[: len(shown)])]
     figure = figures.predictions([s.original for s in shown], [s.model_input for s in shown],
-                                 probabilities[: len(shown)], captions, CLASS_NAMES)
+                                 probabilities[: len(shown)], captions, CLASS_NAMES, notes)
     return write_figure(figure, path)
 
 

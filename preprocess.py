@@ -60,10 +60,22 @@ def open_photo(path):
         raise PhotoError(f"{path} is damaged or truncated ({error}). Save or copy it again.") from None
 
 
+def on_white(image):
+    """The image laid on white where it is transparent, the background a product photo usually has.
+
+    The colour stored under transparent pixels is arbitrary (often black or navy): both the
+    models (to_grayscale) and the figures (predict.py) see the image on white instead.
+    """
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
+    return image
+
+
 def to_grayscale(image):
     """Brightness 0..255 as float32, from any mode: RGB(A), palette, 16-bit, CMYK, ...
 
-    Transparent areas become white, the background a product photo usually has.
+    Transparent areas become white (on_white).
     """
     if image.mode == "LAB":  # Pillow cannot convert it, but its first band is the lightness
         return np.asarray(image.getchannel("L"), dtype=np.float32)
@@ -71,10 +83,7 @@ def to_grayscale(image):
         values = np.asarray(image, dtype=np.float32)
         top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
         return np.clip(values * (255.0 / top), 0, 255)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, image.convert("RGBA"))
-    return np.asarray(image.convert("L"), dtype=np.float32)
+    return np.asarray(on_white(image).convert("L"), dtype=np.float32)
 
 
 def border_level(gray):

@@ -58,7 +58,6 @@ def write_report(run_folder, results, histories, run_info):
                               run_folder.confusion_figure(name), dpi=100)
     artifacts.write_json(run_folder.results, {**run_info, "models": results})
     print("\n" + comparison_table(results) + "\n\n" + per_class_table(results))
-    print(f"\nWrote models, histories, results.json and figures to {run_folder.path}")
 
 
 def comparison_table(results):

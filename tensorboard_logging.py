@@ -1,10 +1,11 @@
 """TensorBoard for train.py --tensorboard: per-epoch scalars, and the CNN's feature maps as images.
 
-    python train.py --tensorboard           # logs into runs/logs/
-    tensorboard --logdir runs/logs          # then open http://localhost:6006
+    python train.py --tensorboard           # logs into logs/ in the run's folder
+    tensorboard --logdir runs               # then open http://localhost:6006
 
-Each model logs into its own sub-folder (logs/dnn, logs/cnn), which TensorBoard
-shows as runs, so the models' curves overlay in one chart per metric. A model
+Each model logs into its own sub-folder (logs/dnn, logs/cnn) of its run's folder,
+which TensorBoard shows as runs, so the models' curves overlay in one chart per
+metric, and --logdir runs shows every run beside the others. A model
 with convolutions also logs, once per epoch, what its Conv2D and MaxPooling2D
 layers make of one fixed test image: the filters sharpening as training goes on.
 """

@@ -3,7 +3,11 @@
     python train.py                           # dnn vs cnn on the full data
     python train.py --models dnn cnn cnn_plus # all three
     python train.py --limit 3000 --epochs 1   # a quick look
-    python train.py --tensorboard             # then: tensorboard --logdir runs/logs
+    python train.py --tensorboard             # then: tensorboard --logdir runs
+
+Each run writes into a new folder under runs/ (e.g. runs/2026-11-25_203412-dnn-cnn),
+so no run overwrites another; runs/latest names the newest complete run, whose
+models visualize.py, predict.py and export.py use unless told otherwise.
 
 Fast by default: the images stay uint8 from disk into the model (which scales
 them), flow through tf.data with prefetching, and train in mixed bfloat16 where
@@ -62,8 +66,9 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=recipe.SEED,
                         help="seeds the split, the weights and the shuffling (default: %(default)s)")
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
-    parser.add_argument("--out", type=Path, default=artifacts.RUNS_DIR,
-                        help="where models, results and figures go (default: %(default)s)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="write models, results and figures into exactly DIR "
+                             "(default: a new folder under runs/, named by date, time and models)")
     parser.add_argument("--limit", type=int, help="train on the first N training images only")
     parser.add_argument("--validation-size", type=int, default=VALIDATION_SIZE,
                         help="training images held out to monitor each epoch, 0 for none (default: %(default)s)")
@@ -78,15 +83,18 @@ def parse_args(argv=None):
     parser.add_argument("--cpu-devices", type=int, default=1,
                         help="split the CPU into N logical devices, to try --strategy mirrored without GPUs "
                              "(default: %(default)s)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a stopped run in --out from its last completed epoch")
+    parser.add_argument("--resume", nargs="?", const=True, type=Path, metavar="RUN",
+                        help="continue a stopped run from its last completed epoch: the run folder RUN, "
+                             "or --out DIR, or without either the most recently stopped run under runs/")
     parser.add_argument("--tensorboard", nargs="?", const=True, type=Path, metavar="DIR",
-                        help="log scalars and feature maps for TensorBoard into DIR (without DIR: logs/ in --out)")
+                        help="log scalars and feature maps for TensorBoard into DIR "
+                             "(without DIR: logs/ in the run folder)")
     parser.add_argument("--verbose", choices=["auto", "0", "1", "2"], default="auto",
                         help="Keras' output: 1 progress bars, 2 one line per epoch, 0 none; "
                              "auto (the default): 1 on a terminal, 2 when the output goes to a file or pipe")
     args = parser.parse_args(argv)
     check_args(parser, args)
+    args.out, args.resume = run_path(parser, args), bool(args.resume)
     if args.tensorboard is True:  # the flag without DIR
         args.tensorboard = artifacts.RunFolder(args.out).logs
     # The progress bar redraws itself hundreds of times an epoch: in a file that is megabytes of \r and escapes.
@@ -128,6 +136,25 @@ def check_args(parser, args):
             parser.error(str(error))
     if args.cpu_devices > 1 and args.strategy not in ("mirrored", "auto"):
         parser.error("--cpu-devices splits the CPU for --strategy mirrored")
+    if isinstance(args.resume, Path) and args.out and args.resume != args.out:
+        parser.error("--resume RUN and --out DIR name two folders: give the stopped run's folder once")
+    if args.strategy == "multiworker" and not args.out and not isinstance(args.resume, Path):
+        parser.error("--strategy multiworker needs --out DIR, the same on every worker, "
+                     "so that all of them write and resume the same run")
+
+
+def run_path(parser, args):
+    """The run's folder: --out or --resume's, the most recently stopped run for a bare --resume,
+    else a new folder under runs/."""
+    if isinstance(args.resume, Path) or args.out:
+        return args.out or args.resume
+    if not args.resume:
+        return artifacts.new_run_path(args.models)
+    stopped = artifacts.stopped_runs()
+    if not stopped:
+        parser.error(f"--resume: there is no stopped run in {artifacts.RUNS_DIR} to continue. "
+                     "Run again without --resume, or pass --resume RUN with the stopped run's folder.")
+    return stopped[0]
 
 
 # --- the run ---------------------------------------------------------------------
@@ -184,6 +211,7 @@ def check_tensorboard(log_dir):
 
 def run(args):
     task = distributed.task_for(args.strategy)  # a bad cluster configuration stops here
+    print(f"Run folder: {args.out}" + (" (resuming)" if args.resume else ""))
     if args.tensorboard:
         check_tensorboard(args.tensorboard)
     if args.cpu_devices > 1:
@@ -234,7 +262,13 @@ def run(args):
     run_folder.state.unlink()
     if run_folder.backups.exists() and not any(run_folder.backups.iterdir()):
         run_folder.backups.rmdir()
-    distributed.finish_worker(task, run_folder.path)
+    if distributed.finish_worker(task, run_folder.path):
+        return results
+    latest = ""
+    if run_folder.path.resolve().parent == artifacts.RUNS_DIR:  # a run elsewhere (--out DIR) leaves it alone
+        artifacts.mark_latest(run_folder.path)  # only now: a stopped run never becomes the latest
+        latest = f"; {artifacts.LATEST} names it, for visualize.py, predict.py and export.py"
+    print(f"\nWrote models, histories, results.json and figures to {run_folder.path}{latest}")
     return results
 
 
@@ -243,9 +277,13 @@ def run_folder_of(task, out):
     return artifacts.RunFolder(distributed.output_folder(task, out))
 
 
-def resume_command():
+def resume_command(out):
+    """The command that continues this run: its flags, and the run folder unless --out names it."""
     words = ["python", "train.py", *sys.argv[1:]]
-    return shlex.join(words if "--resume" in words else [*words, "--resume"])
+    if "--resume" in words:
+        return shlex.join(words)
+    given_out = any(word == "--out" or word.startswith("--out=") for word in words)
+    return shlex.join([*words, "--resume"] if given_out else [*words, "--resume", str(out)])
 
 
 def main(argv=None):
@@ -258,7 +296,7 @@ def main(argv=None):
         stopped = f"during {where}" if isinstance(where, Interrupted) else "between models"
         run_folder = run_folder_of(distributed.task_for(args.strategy), args.out)  # already checked by run()
         print(f"\nStopped {stopped}. Completed epochs are backed up in {run_folder.backups}.\n"
-              f"Resume with: {resume_command()}", file=sys.stderr)
+              f"Resume with: {resume_command(args.out)}", file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_CODE)
     except DataError as error:
         sys.exit(f"error: {error}")

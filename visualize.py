@@ -8,7 +8,9 @@
     python visualize.py convolution --explain 10 12  # ... and one output pixel worked out by hand
     python visualize.py explorer                     # an interactive page: draw, and watch the CNN work
 
-Figures go to runs/ (--out), beside the models that `python train.py` saves there.
+`maps` and `filters` use the cnn of the latest run of `python train.py` (runs/latest)
+unless given --model, and write their figures beside it, in its run folder;
+`convolution` writes into runs/. --out DIR writes into DIR instead.
 """
 
 import argparse
@@ -22,8 +24,8 @@ import artifacts
 import convolution
 import explorer
 import figures
-from data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_fashion_mnist
-from model_files import DEFAULT_MODEL, ModelFileError, existing_model_file, load_model
+from data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_test_images
+from model_files import ModelFileError, load_model, model_or_latest
 import preprocess
 
 # Keras is imported inside the functions that need it (after model_files.load_model):
@@ -40,11 +42,11 @@ class VisualizeError(Exception):
 
 def parse_args(argv=None):
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--out", type=Path, default=artifacts.RUNS_DIR, metavar="DIR",
-                        help=f"folder for the figures (default: {artifacts.shown(artifacts.RUNS_DIR)}/)")
+    common.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder for the figures (default: the model's run folder; runs/ for convolution)")
     with_model = argparse.ArgumentParser(add_help=False)
-    with_model.add_argument("--model", type=Path, default=DEFAULT_MODEL, metavar="PATH",
-                            help=f"a .keras model saved by train.py (default: {artifacts.shown(DEFAULT_MODEL)})")
+    with_model.add_argument("--model", type=Path, metavar="PATH",
+                            help="a .keras model saved by train.py (default: cnn.keras of the latest run)")
     with_data = argparse.ArgumentParser(add_help=False)
     with_data.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
@@ -82,7 +84,7 @@ def main(argv=None):
     command = {"maps": show_feature_maps, "filters": show_filters, "convolution": show_convolution,
                "explorer": write_explorer}
     try:
-        if args.out.exists() and not args.out.is_dir():
+        if args.out and args.out.exists() and not args.out.is_dir():
             raise VisualizeError(f"--out {args.out} is a file; pass a folder for the figures.")
         command[args.command](args)
     except (DataError, ModelFileError, preprocess.PhotoError, VisualizeError) as error:
@@ -93,7 +95,8 @@ def main(argv=None):
 
 
 def show_feature_maps(args):
-    model_file = existing_model_file(args.model)  # before loading anything: the likeliest mistake
+    model_file = model_or_latest(args.model)  # before loading anything: the likeliest mistake
+    out = args.out or model_file.parent
     images, captions = photos(args.image_file) if args.image_file else test_images(args.images, args.data_dir)
     model = load_model(model_file)
     layers = feature_layers(model, model_file)
@@ -102,7 +105,7 @@ def show_feature_maps(args):
     layer_maps, probabilities = extract_features(model, layers, images)
     captions = [f"{caption}\npredicted: {CLASS_NAMES[predicted]}"
                 for caption, predicted in zip(captions, probabilities.argmax(axis=1))]
-    run_folder = artifacts.RunFolder(args.out)
+    run_folder = artifacts.RunFolder(out)
     save(figures.feature_maps(images, captions, layer_maps, args.filter), run_folder.feature_maps_figure)
     first_image = [{layer.name: layer_maps[layer.name][0] for layer in block} for block in conv_blocks(layers)]
     save(figures.all_feature_maps(images[0], captions[0], first_image), run_folder.all_feature_maps_figure)
@@ -110,7 +113,7 @@ def show_feature_maps(args):
 
 def test_images(indices, data_dir):
     """The chosen test images (uint8, N x 28 x 28) and their captions."""
-    _, (x_test, y_test) = load_fashion_mnist(data_dir)
+    x_test, y_test = load_test_images(data_dir)
     check_index("--images", indices, len(x_test), "test-image indices")
     return x_test[indices], [f"test image {index}\ntrue: {CLASS_NAMES[y_test[index]]}" for index in indices]
 
@@ -156,12 +159,13 @@ def conv_blocks(layers):
 
 
 def show_filters(args):
-    model_file = existing_model_file(args.model)
+    model_file = model_or_latest(args.model)
     model = load_model(model_file)
     first_conv = next(layer for layer in feature_layers(model, model_file) if is_conv(layer))
     kernels = first_conv.get_weights()[0]  # (3, 3, input channels, filters)
     # The first conv layer sees the image's one grayscale channel.
-    save(figures.conv_filters(kernels[:, :, 0, :], first_conv.name), artifacts.RunFolder(args.out).filters_figure)
+    save(figures.conv_filters(kernels[:, :, 0, :], first_conv.name),
+         artifacts.RunFolder(args.out or model_file.parent).filters_figure)
 
 
 # --- convolution: the lesson by hand, numpy only (no model, no TensorFlow) ----------
@@ -170,15 +174,16 @@ def show_filters(args):
 def show_convolution(args):
     if args.explain:
         check_pixel(*args.explain)
-    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
+    x_test, y_test = load_test_images(args.data_dir)
     check_index("--image", [args.image], len(x_test), "a test-image index")
     image = x_test[args.image]
     images = {f"test image {args.image}: {CLASS_NAMES[y_test[args.image]]}": image,
               "Grace Hopper\n(matplotlib sample)": sample_photo()}
     steps = {caption: [convolution.filter_and_pool(picture, kernel) for kernel in convolution.FILTERS.values()]
              for caption, picture in images.items()}
-    figure = figures.convolution_lesson(images, convolution.FILTERS, steps)
-    save(figure, artifacts.RunFolder(args.out).convolution_figure)
+    explained = (args.kernel, *args.explain) if args.explain else None
+    save(figures.convolution_lesson(images, convolution.FILTERS, steps, explained),
+         artifacts.RunFolder(args.out or artifacts.RUNS_DIR).convolution_figure)
     if args.explain:
         print()
         print(convolution.explain(image, convolution.FILTERS[args.kernel], *args.explain, filter_name=args.kernel))
@@ -204,16 +209,17 @@ def sample_photo(shrink=3):
 
 
 def write_explorer(args):
-    model_file = existing_model_file(args.model)
-    problem = artifacts.folder_problem(args.out)
+    model_file = model_or_latest(args.model)
+    out = args.out or model_file.parent  # the page lies beside the models it shows
+    problem = artifacts.folder_problem(out)
     if problem:
-        raise VisualizeError(f"cannot write into --out {args.out}: {problem}.\n" + artifacts.PASS_AN_OUT)
-    _, (x_test, y_test) = load_fashion_mnist(args.data_dir)
+        raise VisualizeError(f"cannot write into --out {out}: {problem}.\n" + artifacts.PASS_AN_OUT)
+    x_test, y_test = load_test_images(args.data_dir)
     cnn = explorer.load_runnable(model_file)
     feature_layers(cnn, model_file)  # refuse a model without convolutions
     dnn_file = explorer.dnn_beside(model_file)
     dnn = explorer.load_runnable(dnn_file) if dnn_file else None
-    write(explorer.page(cnn, model_file, dnn, dnn_file, x_test, y_test), artifacts.RunFolder(args.out).explorer_page)
+    write(explorer.page(cnn, model_file, dnn, dnn_file, x_test, y_test), artifacts.RunFolder(out).explorer_page)
 
 
 # --- loading and checking -----------------------------------------------------------
@@ -233,8 +239,7 @@ def feature_layers(model, model_file):
               if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
     if not any(is_conv(layer) for layer in layers):
         raise VisualizeError(f"{model_file} (model '{model.name}') has no Conv2D layers, so it has no filters "
-                             "or feature maps to show.\n"
-                             f"Pass --model PATH to a CNN, e.g. {artifacts.shown(DEFAULT_MODEL)}.")
+                             "or feature maps to show.\nPass --model PATH to a CNN, e.g. runs/RUN/cnn.keras.")
     return layers
 
 

@@ -8,6 +8,7 @@ step in benchmarks/profile_step.py). Same function: the script checks the output
 Random float32 images, batch 128, 4 rounds of one timed epoch of 7,680 images per model.
 """
 
+import argparse
 import os
 import time
 
@@ -39,21 +40,33 @@ def course_cnn(pooling):
     ])
 
 
-x = np.random.rand(BATCH * STEPS, 28, 28, 1).astype("float32")
-y = np.random.randint(0, 10, BATCH * STEPS)
-models = {"MaxPooling2D": course_cnn(lambda: layers.MaxPooling2D(2)), "max_pool_with_argmax": course_cnn(ArgmaxPooling)}
-for model in models.values():
-    model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x[: BATCH * 10], y[: BATCH * 10], batch_size=BATCH, verbose=0)  # compile, warm up
-standard, argmax = models.values()
-argmax.set_weights(standard.get_weights())
-difference = np.abs(standard.predict(x[:256], verbose=0) - argmax.predict(x[:256], verbose=0)).max()
-print(f"largest output difference: {difference}")
-rates = {name: [] for name in models}
-for _ in range(ROUNDS):
-    for name, model in models.items():
-        start = time.perf_counter()
-        model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
-        rates[name].append(round(BATCH * STEPS / (time.perf_counter() - start)))
-for name, measured in rates.items():
-    print(f"{name}: best {max(measured):,} images/s, all {measured}")
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help="timed epochs per model, interleaved (default: %(default)s)")
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    x = np.random.rand(BATCH * STEPS, 28, 28, 1).astype("float32")
+    y = np.random.randint(0, 10, BATCH * STEPS)
+    models = {"MaxPooling2D": course_cnn(lambda: layers.MaxPooling2D(2)),
+              "max_pool_with_argmax": course_cnn(ArgmaxPooling)}
+    for model in models.values():
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x[: BATCH * 10], y[: BATCH * 10], batch_size=BATCH, verbose=0)  # compile, warm up
+    standard, argmax = models.values()
+    argmax.set_weights(standard.get_weights())
+    difference = np.abs(standard.predict(x[:256], verbose=0) - argmax.predict(x[:256], verbose=0)).max()
+    print(f"largest output difference: {difference}")
+    rates = {name: [] for name in models}
+    for _ in range(args.rounds):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
+            rates[name].append(round(BATCH * STEPS / (time.perf_counter() - start)))
+    for name, measured in rates.items():
+        print(f"{name}: best {max(measured):,} images/s, all {measured}")
+
+
+if __name__ == "__main__":
+    main()

@@ -8,30 +8,42 @@ run the two backends one after the other, twice, so a disturbance of the host hi
 Keras only: it runs where TensorFlow is not installed.
 """
 
-import sys
+import argparse
 import time
 
-import keras
-import numpy as np
-from keras import layers
+STEPS = 60  # per timed epoch: 60 batches of 128 are 7,680 images
 
-BATCH = int(sys.argv[1]) if len(sys.argv) > 1 else 128
-STEPS = 60
 
-keras.utils.set_random_seed(0)
-model = keras.Sequential([
-    keras.Input((28, 28, 1)),
-    layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
-    layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
-    layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax"),
-])
-model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-x = np.random.rand(BATCH * STEPS, 28, 28, 1).astype("float32")
-y = np.random.randint(0, 10, BATCH * STEPS)
-model.fit(x[: BATCH * 10], y[: BATCH * 10], batch_size=BATCH, epochs=1, verbose=0)  # compile, warm up
-rates = []
-for _ in range(3):
-    start = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0)
-    rates.append(BATCH * STEPS / (time.perf_counter() - start))
-print(f"{keras.backend.backend()} batch {BATCH}: best {max(rates):,.0f} images/s, all {[round(r) for r in rates]}")
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch-size", type=int, default=128, help="images per step (default: %(default)s)")
+    args = parser.parse_args()
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+
+    import keras  # after the flags: --help answers without starting a backend
+    import numpy as np
+    from keras import layers
+
+    batch = args.batch_size
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.rand(batch * STEPS, 28, 28, 1).astype("float32")
+    y = np.random.randint(0, 10, batch * STEPS)
+    model.fit(x[: batch * 10], y[: batch * 10], batch_size=batch, epochs=1, verbose=0)  # compile, warm up
+    rates = []
+    for _ in range(3):
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        rates.append(batch * STEPS / (time.perf_counter() - start))
+    print(f"{keras.backend.backend()} batch {batch}: best {max(rates):,.0f} images/s, all {[round(r) for r in rates]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,7 @@
 """Shared test helpers: where the repo and the data are, and how to run a script."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,13 @@ def as_photo(image, path, rng):
     canvas.paste(garment, (int(rng.integers(0, 240)), int(rng.integers(0, 140))))
     tint = Image.merge("RGB", [canvas.point(lambda v, f=f: int(v * f)) for f in (1.0, 0.97, 0.9)])
     tint.save(path, quality=90)
+
+
+def copy_project(folder):
+    """The project's scripts copied into `folder`, as in a fresh clone: their runs/ is folder/runs."""
+    for source in REPO.glob("*.py"):
+        shutil.copy(source, folder)
+    return folder
 
 
 def run_script(*args, timeout=600):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA_DIR
-from data import FILES, DataError, load_fashion_mnist, split_validation
+from data import FILES, TEST_FILES, DataError, load_fashion_mnist, load_test_images, split_validation
 
 
 def test_real_files_load_with_the_documented_shapes(fashion_mnist):
@@ -101,6 +101,31 @@ def test_missing_file_is_named(data_copy):
     (data_copy / "train-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError, match=f"missing in {data_copy}: train-labels-idx1-ubyte.gz\n"):
         load_fashion_mnist(data_copy)
+
+
+def test_test_images_need_only_the_two_test_files(tmp_path, fashion_mnist):
+    for name in TEST_FILES:
+        shutil.copy(DATA_DIR / name, tmp_path / name)
+    x_test, y_test = load_test_images(tmp_path)
+    np.testing.assert_array_equal(x_test, fashion_mnist[1][0])
+    np.testing.assert_array_equal(y_test, fashion_mnist[1][1])
+    with pytest.raises(DataError, match=f"missing in {tmp_path}: train-images-idx3-ubyte.gz, train-labels"):
+        load_fashion_mnist(tmp_path)  # training needs all four
+
+
+def test_test_images_download_only_the_test_files(monkeypatch, tmp_path):
+    import keras
+
+    monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    fetched = []
+
+    def cached(name, **kwargs):
+        fetched.append(name)
+        return str(DATA_DIR / name)
+
+    monkeypatch.setattr(keras.utils, "get_file", cached)
+    load_test_images()
+    assert fetched == TEST_FILES
 
 
 def test_environment_variable_points_at_the_data(monkeypatch, data_copy):

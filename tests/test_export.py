@@ -107,7 +107,7 @@ def test_missing_model_gives_one_message_and_no_traceback(tmp_path):
     assert result.returncode == 1
     assert result.stderr.endswith(f"error: no model file at {tmp_path / 'cnn.keras'}.\n"
                                   "Pass the path of a .keras model saved by train.py, "
-                                  "e.g. python export.py runs/cnn.keras.\n")
+                                  "e.g. python export.py runs/RUN/cnn.keras.\n")
     assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())
 
 
@@ -121,14 +121,14 @@ def test_no_models_in_runs_says_to_train_first(tmp_path):
     with pytest.raises(export.ExportError) as error:
         export.saved_models(tmp_path)
     assert str(error.value) == (f"no .keras models in {tmp_path}.\nRun `python train.py` first, "
-                                "or pass the paths of .keras models, e.g. python export.py runs/cnn.keras.")
+                                "or pass the paths of .keras models, e.g. python export.py runs/RUN/cnn.keras.")
 
 
 def test_a_file_that_is_not_a_keras_model_is_refused(tmp_path):
     (tmp_path / "notes.keras").write_text("not a model")
     assert error_of(tmp_path / "notes.keras") == (
         f"error: {tmp_path / 'notes.keras'} is not a Keras model file that Keras {keras.__version__} can load.\n"
-        "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/cnn.keras.")
+        "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/RUN/cnn.keras.")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.keras"]
 
 
@@ -138,7 +138,7 @@ def test_a_model_for_other_images_is_refused(tmp_path):
     assert error_of(tmp_path / "cifar.keras") == (
         f"error: {tmp_path / 'cifar.keras'} takes inputs of shape (32, 32, 3), not one (28, 28, 1) image "
         "like the models of this project.\n"
-        "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/cnn.keras.")
+        "Pass the path of a .keras model saved by train.py, e.g. python export.py runs/RUN/cnn.keras.")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cifar.keras"]
 
 

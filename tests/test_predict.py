@@ -178,3 +178,56 @@ def test_flags_that_do_not_go_together_are_refused(flags, message, capsys):
     with pytest.raises(SystemExit) as exit:
         predict.parse_args(flags)
     assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
+# --- images of no garment, and transparent ones ----------------------------------------
+
+
+def colour_gradient(path):
+    """A plain horizontal gradient from orange to blue: no garment at all."""
+    ramp = np.linspace(0, 1, 300)[None, :, None]
+    pixels = (np.array([240, 140, 30]) * (1 - ramp) + np.array([30, 60, 200]) * ramp).repeat(200, axis=0)
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
+
+
+def test_an_image_of_no_garment_is_called_unsure_and_a_clear_garment_is_not(trained_cnn, tmp_path, capsys):
+    _, model_file = trained_cnn
+    colour_gradient(tmp_path / "gradient.png")
+    predict.main([str(tmp_path / "gradient.png"), "--model", str(model_file), "--out", str(tmp_path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith(str(tmp_path / "gradient.png")) and lines[1].endswith("  (unsure)")
+    assert lines[2] == ("(unsure): its top class has less than 75%. The model can only choose among its 10 classes "
+                        "of clothing, so this may be none of them, or one it cannot tell apart.")
+
+    predict.main(["--test-index", "2", "--model", str(model_file), "--out", str(tmp_path), "--json"])
+    (answer,) = json.loads(capsys.readouterr().out)
+    assert answer["top"][0]["class"] == answer["true_class"] == "Trouser"
+    assert answer["top"][0]["probability"] > 0.9 and answer["unsure"] is False  # measured: 1.0
+
+
+def transparent_garment(path):
+    """A dark garment on a transparent background whose hidden colour is navy, as many PNG exports store it."""
+    rgba = np.zeros((200, 300, 4), np.uint8)
+    rgba[..., :3] = (20, 30, 90)
+    rgba[60:170, 30:170] = (40, 40, 40, 255)  # the shaft
+    rgba[120:170, 30:270] = (40, 40, 40, 255)  # the sole
+    Image.fromarray(rgba, "RGBA").save(path)
+
+
+def test_a_transparent_png_is_shown_and_classified_on_white(tmp_path):
+    import figures
+
+    transparent_garment(tmp_path / "boot.png")
+    sample = predict.photo_sample(tmp_path / "boot.png", preprocess.to_fashion_mnist)
+    original = np.asarray(sample.original)
+    assert original[0, 0].tolist() == [255, 255, 255] and original[150, 100].tolist() == [40, 40, 40]
+    # The model receives what an opaque photo of the same garment on white gives.
+    np.testing.assert_array_equal(sample.model_input, preprocess.to_fashion_mnist(Image.fromarray(original)))
+    assert sample.model_input[0, 0] == 0 and sample.model_input[14, 14] > 200  # light garment on black
+
+    figure = figures.predictions([sample.original], [sample.model_input], np.full((1, 10), 0.1), ["boot"],
+                                 ["class"] * 10)
+    figure.canvas.draw()
+    drawn = np.asarray(figure.canvas.buffer_rgba())
+    x, y = figure.axes[0].transData.transform((10, 10))  # a background pixel of the "original" panel
+    assert drawn[drawn.shape[0] - int(y), int(x), :3].tolist() == [255, 255, 255]  # not navy

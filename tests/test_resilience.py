@@ -11,14 +11,15 @@ import time
 import pytest
 
 import artifacts
-from conftest import REPO, SCRIPT_ENV, run_script
+from conftest import REPO, SCRIPT_ENV, copy_project, run_script
 
 QUICK = ["--limit", "3000", "--validation-size", "1000", "--models", "cnn"]
 
 
-def start_training(out, epochs):
-    """train.py in the background, as a user's terminal would run it."""
-    return subprocess.Popen([sys.executable, "train.py", *QUICK, "--epochs", str(epochs), "--out", out],
+def start_training(epochs, out=None, script=REPO / "train.py"):
+    """train.py in the background, as a user's terminal would run it; without `out`, into a new folder in runs/."""
+    return subprocess.Popen([sys.executable, script, *QUICK, "--epochs", str(epochs),
+                             *(["--out", out] if out else [])],
                             cwd=REPO, env=SCRIPT_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -37,9 +38,13 @@ def history(out, name="cnn"):
 
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory):
-    """A run of 6 epochs, SIGKILLed as soon as its history shows 2 completed epochs."""
-    out = tmp_path_factory.mktemp("killed")
-    process = start_training(out, epochs=6)
+    """A run of 6 epochs in its own folder under runs/ of a copy of the project, SIGKILLed as
+    soon as its history shows 2 completed epochs. Returns that folder."""
+    runs = copy_project(tmp_path_factory.mktemp("killed")) / "runs"
+    process = start_training(epochs=6, script=runs.parent / "train.py")
+    while not list(runs.glob("*/run_state.json")) and process.poll() is None:
+        time.sleep(0.02)
+    (out,) = [state.parent for state in runs.glob("*/run_state.json")]
     wait_for_epochs(out, 2, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -48,9 +53,17 @@ def killed_run(tmp_path_factory):
     return out
 
 
+def test_a_killed_run_never_becomes_the_latest(killed_run):
+    assert not (killed_run.parent / "latest").exists() and (killed_run / "run_state.json").exists()
+
+
 def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
-    process = start_training(tmp_path, epochs=20)
+    process = start_training(epochs=20, out=tmp_path)
     wait_for_epochs(tmp_path, 1, process)
+    # Then until epoch 1's backup is written: a Ctrl-C while Keras writes it can be lost (seen on a loaded machine).
+    backup = tmp_path / "backup" / "cnn" / "training_metadata.json"
+    while process.poll() is None and not backup.exists():
+        time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130  # as the shell reports a command stopped by Ctrl-C
@@ -59,16 +72,24 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
     assert "Traceback" not in stderr
 
 
-def test_killed_run_resumes_and_covers_every_epoch_once(killed_run, tmp_path):
-    out = tmp_path / "out"
+def test_a_bare_resume_finishes_the_killed_run_and_makes_it_the_latest(killed_run, tmp_path):
+    """In a second copy of the project holding the killed run and a run that finished before it."""
+    runs = copy_project(tmp_path) / "runs"
+    out = runs / killed_run.name
     shutil.copytree(killed_run, out)
-    result = run_script("train.py", *QUICK, "--epochs", "6", "--out", out, "--resume")
+    (runs / "2000-01-01_000000-dnn").mkdir()
+    artifacts.write_json(runs / "2000-01-01_000000-dnn" / "results.json", {"models": {"dnn": {}}})
+    (runs / "latest").write_text("2000-01-01_000000-dnn\n")
+    result = run_script(runs.parent / "train.py", *QUICK, "--epochs", "6", "--resume")
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith(f"Run folder: {out} (resuming)\n")
     assert "Resuming cnn after epoch" in result.stdout
     assert [row["epoch"] for row in history(out)] == [1, 2, 3, 4, 5, 6]
     results = json.loads((out / "results.json").read_text())
     assert results["models"]["cnn"]["epochs"] == 6
-    assert not (out / "backup").exists()
+    assert not (out / "backup").exists() and not (out / "run_state.json").exists()
+    assert (runs / "latest").read_text() == f"{killed_run.name}\n"
+    assert sorted(path.name for path in runs.iterdir()) == ["2000-01-01_000000-dnn", killed_run.name, "latest"]
 
 
 def test_resume_with_other_flags_is_refused(killed_run, tmp_path):

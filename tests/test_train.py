@@ -48,7 +48,11 @@ def test_missing_data_gives_one_message_and_no_traceback(tmp_path):
 
 
 def test_short_run_writes_every_artifact(short_run):
-    out, _ = short_run
+    out, result = short_run
+    lines = result.stdout.splitlines()
+    # --out DIR: exactly there, and runs/latest (in runs/ only) does not name it
+    assert lines[0] == f"Run folder: {out}"
+    assert lines[-1] == f"Wrote models, histories, results.json and figures to {out}"
     results = json.loads((out / "results.json").read_text())
     assert list(results["models"]) == ["dnn", "cnn"]
     assert results["seed"] == 42 and results["settings"]["limit"] == 3000

@@ -4,15 +4,14 @@ The CLI runs as a user runs it, in a subprocess. Each run that loads a model pay
 TensorFlow's start-up (~4 s), so each command runs once and its tests share the result.
 """
 
-import shutil
-
 import keras
 import matplotlib.image
 import numpy as np
 import pytest
 
 import visualize
-from conftest import DATA_DIR, REPO, as_photo, run_script
+from data import TEST_FILES
+from conftest import DATA_DIR, as_photo, copy_project, run_script
 from model import build_model
 
 # Pixels (height, width) = figsize in inches x 100 dpi, for the course CNN and three images.
@@ -20,7 +19,7 @@ FIGURE_SIZES = {
     "feature_maps.png": (710, 1070),
     "feature_maps_all_filters.png": (780, 960),
     "filters.png": (960, 1000),
-    "convolution.png": (570, 1260),
+    "convolution.png": (620, 1260),
 }
 BLANK_VARIANCE = 0.005  # a white page with titles only stays below this; every real figure is well above
 MAX_PNG_BYTES = 300_000
@@ -28,13 +27,19 @@ MAX_PNG_BYTES = 300_000
 
 @pytest.fixture(scope="module")
 def figures_run(model_dir, tmp_path_factory):
-    """All three commands, writing into one folder; returns the folder and each command's output."""
-    out = tmp_path_factory.mktemp("figures")
+    """All three commands, writing into one folder; returns the folder and each command's output.
+
+    Their data folder holds only the two test files: the 26 MB training file is not needed.
+    """
+    out, test_files = tmp_path_factory.mktemp("figures"), tmp_path_factory.mktemp("test_files_only")
+    for name in TEST_FILES:
+        (test_files / name).symlink_to(DATA_DIR / name)
     cnn = model_dir / "cnn.keras"
-    runs = {
-        "maps": run_script("visualize.py", "--model", cnn, "--out", out),  # no command name: maps is the default
+    runs = {  # no command name: maps is the default
+        "maps": run_script("visualize.py", "--model", cnn, "--data-dir", test_files, "--out", out),
         "filters": run_script("visualize.py", "filters", "--model", cnn, "--out", out),
-        "convolution": run_script("visualize.py", "convolution", "--explain", 10, 12, "--out", out),
+        "convolution": run_script("visualize.py", "convolution", "--explain", 10, 12, "--data-dir", test_files,
+                                  "--out", out),
     }
     for command, result in runs.items():
         assert result.returncode == 0, f"{command} failed:\n{result.stderr}"
@@ -113,7 +118,7 @@ BAD_INPUT = {
     "missing --model": (
         ["--model", "{tmp}/nowhere.keras"],
         "error: no model file at {tmp}/nowhere.keras.\n"
-        "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras."),
+        "Pass --model PATH to a .keras model saved by train.py, e.g. runs/RUN/cnn.keras."),
     "image index": (
         ["--model", "{cnn}", "--images", 0, 10000],
         "error: --images takes test-image indices from 0 to 9999, got 10000"),
@@ -130,14 +135,14 @@ BAD_INPUT = {
     "no conv layers": (
         ["filters", "--model", "{dnn}"],
         "error: {dnn} (model 'dnn') has no Conv2D layers, so it has no filters or feature maps to show.\n"
-        "Pass --model PATH to a CNN, e.g. runs/cnn.keras."),
+        "Pass --model PATH to a CNN, e.g. runs/RUN/cnn.keras."),
     "photo not found": (
         ["--model", "{cnn}", "--image-file", "{tmp}/nowhere.jpg"],
         "error: no such file: {tmp}/nowhere.jpg. Check the path."),
     "not a Keras file": (
         ["--model", "{tmp}/notes.keras"],
         "error: {tmp}/notes.keras is not a Keras model file that Keras {keras} can load.\n"
-        "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras."),
+        "Pass --model PATH to a .keras model saved by train.py, e.g. runs/RUN/cnn.keras."),
 }
 
 
@@ -159,10 +164,8 @@ def test_bad_input_gives_one_message_and_exit_code_1(case, model_dir, tmp_path, 
 
 def test_no_trained_model_tells_the_user_to_train_first(tmp_path):
     """A fresh checkout: the project's code, and no runs/ folder yet."""
-    for source in REPO.glob("*.py"):
-        shutil.copy(source, tmp_path)
-    result = run_script(tmp_path / "visualize.py")
+    result = run_script(copy_project(tmp_path) / "visualize.py")
     assert result.returncode == 1
-    assert (f"error: no trained model at {tmp_path / 'runs' / 'cnn.keras'}.\n"
+    assert (f"error: no trained model yet: no run in {tmp_path / 'runs'} has finished.\n"
             "Run `python train.py` first, or pass --model PATH to a saved .keras model.") in result.stderr
     assert "Traceback" not in result.stderr
