@@ -1,6 +1,6 @@
 """The explorer page: one HTML file in which a trained CNN runs in the browser, layer by layer.
 
-    python visualize.py explorer                  # runs/cnn.keras (and runs/dnn.keras) -> runs/explorer.html
+    python visualize.py explorer                  # the latest run's cnn (and dnn) -> explorer.html in its folder
 
 The page's HTML, CSS and JavaScript are files of their own in explorer/; this module
 only reads the models, packs their weights and some test images into the page, and
@@ -47,7 +47,7 @@ SUPPORTED_LAYERS = f"{', '.join(list(SETTINGS)[:-1])} and {list(SETTINGS)[-1]}"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REFUSED_FIX = (f"The explorer runs models made of {SUPPORTED_LAYERS} layers only, like train.py's cnn "
-               "(any --conv-filters).\nPass --model PATH to such a model, e.g. runs/cnn.keras.")
+               "(any --conv-filters).\nPass --model PATH to such a model, e.g. runs/RUN/cnn.keras.")
 
 
 def dnn_beside(model_file):

@@ -164,7 +164,7 @@ BAD_INPUT = {
     "missing --model": (
         lambda tmp: tmp / "nowhere.keras",
         "error: no model file at {tmp}/nowhere.keras.\n"
-        "Pass --model PATH to a .keras model saved by train.py, e.g. runs/cnn.keras."),
+        "Pass --model PATH to a .keras model saved by train.py, e.g. runs/RUN/cnn.keras."),
     "a dnn has no feature maps": (
         lambda tmp: save_model(build_model("dnn"), tmp / "dnn.keras"),
         "error: {tmp}/dnn.keras (model 'dnn') has no Conv2D layers"),
@@ -176,7 +176,7 @@ BAD_INPUT = {
         "BatchNormalization (bn_1, bn_2a, bn_2b, bn_3); Activation (relu_1, relu_2a, relu_2b, relu_3); "
         "Dropout (dropout_2, dropout_3, dropout_dense).\n"
         "The explorer runs models made of Rescaling, Conv2D, MaxPooling2D, Flatten and Dense layers only, "
-        "like train.py's cnn (any --conv-filters).\nPass --model PATH to such a model, e.g. runs/cnn.keras."),
+        "like train.py's cnn (any --conv-filters).\nPass --model PATH to such a model, e.g. runs/RUN/cnn.keras."),
     "wrong input shape": (
         lambda tmp: save_model(keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(),
                                                  keras.layers.Dense(10)]), tmp / "big.keras"),
