@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 import explorer  # noqa: E402
-from data import load_fashion_mnist  # noqa: E402
+from data import load_test_images  # noqa: E402
 from model_files import DEFAULT_MODEL, load_model  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -56,7 +56,7 @@ print("CNN forward pass in the page, ms (mean over the images, per run):",
 print("whole redraw (both networks, every map, the inspector), ms:",
       ", ".join(f"{run['updateMs']:.1f}" for run in runs))
 results = runs[0]
-_, (x_test, _) = load_fashion_mnist()
+x_test, _ = load_test_images()
 images = x_test[: results["images"], ..., None]
 networks = {"cnn": args.model, "dnn": explorer.dnn_beside(args.model)}
 for name, model_file in networks.items():
