@@ -22,7 +22,8 @@ NUM_CLASSES = len(CLASS_NAMES)
 IMAGE_SHAPE = (28, 28)
 INPUT_SHAPE = (*IMAGE_SHAPE, 1)  # what the models take: one grayscale channel
 DATA_DIR_ENV = "FASHION_MNIST_DIR"
-DATA_DIR_HELP = ("folder with the Fashion-MNIST .gz files (the four; the two t10k files where only test images are used) "
+DATA_DIR_HELP = ("folder with the Fashion-MNIST .gz files: all four for training, the two t10k files "
+                 "for test images only "
                  f"(default: ${DATA_DIR_ENV}, else the Keras download cache)")
 
 # The same mirror and cache folder that keras.datasets.fashion_mnist uses.
