@@ -110,8 +110,8 @@ class Registered(NamedTuple):
 # The registry: add a model here and it is a --models choice of train.py, trained with its recipe.
 # Epochs and learning rates chosen on the validation split, never on the test set (docs/train.md).
 MODELS = {
-    "dnn": Registered(dnn, epochs=20, learning_rate=2e-3),
-    "cnn": Registered(cnn, epochs=10, learning_rate=2e-3),
+    "dnn": Registered(dnn, epochs=10, learning_rate=4e-3),
+    "cnn": Registered(cnn, epochs=5, learning_rate=6e-3),
     "cnn_plus": Registered(cnn_plus, epochs=20, learning_rate=3e-3),
 }
 
