@@ -1,7 +1,7 @@
 """The explorer page, measured: its size, the time to write it, its forward pass in the browser,
 and how far its probabilities are from Keras'.
 
-    python benchmarks/explorer_check.py                                # runs/cnn.keras, and runs/dnn.keras
+    python benchmarks/explorer_check.py                                # the latest run's cnn and dnn
     python benchmarks/explorer_check.py --model /tmp/bf16/cnn.keras    # e.g. a mixed_bfloat16 run
 
 Writes the page with `python visualize.py explorer` into a temporary folder, timed as a
@@ -28,43 +28,52 @@ import numpy as np  # noqa: E402
 
 import explorer  # noqa: E402
 from data import load_test_images  # noqa: E402
-from model_files import DEFAULT_MODEL, load_model  # noqa: E402
+from model_files import ModelFileError, load_model, model_or_latest  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the CNN (default: runs/cnn.keras)")
-parser.add_argument("--repeat", type=int, default=3, help="self-test runs in the browser (default: 3)")
-args = parser.parse_args()
-chromium = shutil.which("chromium")
-if chromium is None:
-    sys.exit("error: needs Chromium: install Debian's `chromium` package (apt-get install chromium)")
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="the CNN (default: cnn.keras of the latest run)")
+    parser.add_argument("--repeat", type=int, default=3, help="self-test runs in the browser (default: 3)")
+    args = parser.parse_args()
+    try:
+        args.model = model_or_latest(args.model)
+    except ModelFileError as error:
+        sys.exit(f"error: {error}")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        sys.exit("error: needs Chromium: install Debian's `chromium` package (apt-get install chromium)")
 
-with tempfile.TemporaryDirectory() as folder:
-    folder = Path(folder)
-    start = time.perf_counter()
-    written = subprocess.run([sys.executable, REPO / "visualize.py", "explorer", "--model", args.model,
-                              "--out", folder], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if written.returncode:
-        sys.exit(written.stderr)
-    page = folder / "explorer.html"
-    print(f"page: {page.stat().st_size / 1e6:.2f} MB, written in {seconds:.1f} s")
-    runs = [explorer.self_test(page, chromium, folder / f"profile{k}") for k in range(args.repeat)]
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        start = time.perf_counter()
+        written = subprocess.run([sys.executable, REPO / "visualize.py", "explorer", "--model", args.model,
+                                  "--out", folder], capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if written.returncode:
+            sys.exit(written.stderr)
+        page = folder / "explorer.html"
+        print(f"page: {page.stat().st_size / 1e6:.2f} MB, written in {seconds:.1f} s")
+        runs = [explorer.self_test(page, chromium, folder / f"profile{k}") for k in range(args.repeat)]
 
-print("CNN forward pass in the page, ms (mean over the images, per run):",
-      ", ".join(f"{run['forwardMs']:.1f}" for run in runs),
-      f"- median {statistics.median(run['forwardMs'] for run in runs):.1f}")
-print("whole redraw (both networks, every map, the inspector), ms:",
-      ", ".join(f"{run['updateMs']:.1f}" for run in runs))
-results = runs[0]
-x_test, _ = load_test_images()
-images = x_test[: results["images"], ..., None]
-networks = {"cnn": args.model, "dnn": explorer.dnn_beside(args.model)}
-for name, model_file in networks.items():
-    if model_file is None:
-        continue
-    model = load_model(model_file)
-    expected = np.asarray(model.predict(images, verbose=0), np.float32)
-    difference = np.abs(np.array(results[name]) - expected)
-    agree = np.mean(np.array(results[f"{name}Classes"]) == expected.argmax(axis=1))
-    print(f"{name} ({explorer.precision(model)}) on {len(images)} test images: "
-          f"|page - Keras| largest {difference.max():.2g}, mean {difference.mean():.2g}; same class {agree:.1%}")
+    print("CNN forward pass in the page, ms (mean over the images, per run):",
+          ", ".join(f"{run['forwardMs']:.1f}" for run in runs),
+          f"- median {statistics.median(run['forwardMs'] for run in runs):.1f}")
+    print("whole redraw (both networks, every map, the inspector), ms:",
+          ", ".join(f"{run['updateMs']:.1f}" for run in runs))
+    results = runs[0]
+    x_test, _ = load_test_images()
+    images = x_test[: results["images"], ..., None]
+    networks = {"cnn": args.model, "dnn": explorer.dnn_beside(args.model)}
+    for name, model_file in networks.items():
+        if model_file is None:
+            continue
+        model = load_model(model_file)
+        expected = np.asarray(model.predict(images, verbose=0), np.float32)
+        difference = np.abs(np.array(results[name]) - expected)
+        agree = np.mean(np.array(results[f"{name}Classes"]) == expected.argmax(axis=1))
+        print(f"{name} ({explorer.precision(model)}) on {len(images)} test images: "
+              f"|page - Keras| largest {difference.max():.2g}, mean {difference.mean():.2g}; same class {agree:.1%}")
+
+
+if __name__ == "__main__":
+    main()

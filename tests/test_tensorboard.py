@@ -103,7 +103,7 @@ def test_a_resumed_run_logs_the_input_image_once(tmp_path):
     import tensorboard_logging
 
     inputs = keras.Input((28, 28, 1))
-    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inputs))))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(keras.layers.Conv2D(2, 3, name="conv")(inputs))))
     model.compile("adam", "sparse_categorical_crossentropy")
     image = np.zeros((28, 28), np.uint8)
     for epoch, fresh in [(0, True), (1, False)]:  # a run stopped after epoch 1, then resumed
@@ -111,7 +111,7 @@ def test_a_resumed_run_logs_the_input_image_once(tmp_path):
         model.fit(image[None, ..., None], np.zeros(1), initial_epoch=epoch, epochs=epoch + 1, verbose=0, callbacks=[maps])
     images = summaries(tmp_path)
     assert {tag: [step for step, _ in values] for tag, (_, values) in images.items()} == {
-        "input": [0], "conv2d": [0, 1]}
+        "input": [0], "conv": [0, 1]}
 
 
 def test_piped_output_is_one_line_per_epoch_without_escape_codes(logged_run):
