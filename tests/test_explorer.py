@@ -29,7 +29,7 @@ def self_test(page, tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(model_dir, fashion_mnist, tmp_path_factory):
-    """The test session's CNN and, beside it in the same folder, a dnn trained for a moment
+    """The test suite's CNN and, beside it in the same folder, a dnn trained for a moment
     (an untrained one answers ~0.1 everywhere, which would make class agreement meaningless)."""
     keras.utils.set_random_seed(0)
     (x_train, y_train), _ = fashion_mnist
