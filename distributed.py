@@ -271,13 +271,17 @@ def fit_across_workers(model, strategy):
 LOST_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError)
 
 
-def lost_peer_message(error, name, done, epochs):
+def lost_peer_message(error, strategy, name, done, epochs):
     """Who stopped and how to go on, for a LOST_PEER_ERRORS error during model `name`'s training.
 
     TensorFlow's coordination service notices the missing heartbeats (about 15 s) and
-    aborts the collectives with a page of graph trace; the user needs only this.
+    aborts the collectives with a page of graph trace; the user needs only this. The
+    trace may name this worker too (its own collectives failed): it is not the one lost.
     """
-    lost = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", error.message))) or ["a peer"]
+    resolver = strategy.cluster_resolver
+    this_task = f"/job:{resolver.task_type}/replica:0/task:{resolver.task_id}"
+    named = set(re.findall(r"/job:\w+/replica:\d+/task:\d+", error.message)) - {this_task}
+    lost = sorted(named) or ["a peer"]
     return (f"{name}: the cluster lost {', '.join(lost)} after {done} of {epochs} epochs. "
             "Stop every worker, then start the same command with --resume on each: "
             "all of them continue from the last completed epoch.")

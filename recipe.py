@@ -210,5 +210,5 @@ def train_model(settings, train, validation, strategy, run_folder, resume=False,
     except distributed.LOST_PEER_ERRORS as error:
         if not distributed.multi_worker(strategy):
             raise
-        raise TrainingError(distributed.lost_peer_message(error, name, len(rows), settings.epochs)) from None
+        raise TrainingError(distributed.lost_peer_message(error, strategy, name, len(rows), settings.epochs)) from None
     return model, rows
