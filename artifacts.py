@@ -26,12 +26,6 @@ LATEST = RUNS_DIR / "latest"
 PASS_AN_OUT = "Pass --out a folder you can write to."  # the fix when --out cannot be written
 
 
-def shown(path):
-    """`path` as the documentation writes it: relative to the project folder where it lies inside it."""
-    path = Path(path)
-    return str(path.relative_to(PROJECT_DIR)) if path.is_relative_to(PROJECT_DIR) else str(path)
-
-
 @dataclasses.dataclass(frozen=True)
 class RunFolder:
     """Where a run's files live: the one place their names are spelled out."""
