@@ -211,7 +211,8 @@ def check_tensorboard(log_dir):
 
 def run(args):
     task = distributed.task_for(args.strategy)  # a bad cluster configuration stops here
-    print(f"Run folder: {args.out}" + (" (resuming)" if args.resume else ""))
+    run_folder = run_folder_of(task, args.out)  # a name only: nothing is written before the data is checked
+    print(f"Run folder: {run_folder.path}" + (" (resuming)" if args.resume else ""))
     if args.tensorboard:
         check_tensorboard(args.tensorboard)
     if args.cpu_devices > 1:
@@ -230,7 +231,6 @@ def run(args):
     data = load_data(args.data_dir, args.validation_size, args.seed, args.limit)
     print(f"Data: {len(data.train.images)} training, {len(data.validation.images)} validation, "
           f"{len(data.test.images)} test images")
-    run_folder = run_folder_of(task, args.out)
     flags = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
     if args.resume:
         state = resume_state(flags, run_folder)
