@@ -13,10 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import artifacts
-from data import INPUT_SHAPE
-from model_files import ModelFileError, check_input_shape, existing_model_file, latest_run, load_model
-from tensorflow_startup import import_tensorflow
+from convlab import files, runs
+from convlab.data import INPUT_SHAPE
+from convlab.saved_models import ModelFileError, check_input_shape, existing_model_file, load_model
+from convlab.tensorflow_startup import import_tensorflow
 
 EXAMPLE = "python export.py runs/RUN/cnn.keras"
 # What to do about a bad model file: export.py takes models as paths, not with --model.
@@ -42,7 +42,7 @@ def main(argv=None):
     try:
         for model_file in [existing_model_file(path, PASS_A_PATH) for path in args.models] or saved_models():
             export(model_file)
-    except (ModelFileError, ExportError) as error:
+    except (ModelFileError, ExportError, runs.RunError) as error:
         sys.exit(f"error: {error}")
 
 
@@ -50,7 +50,7 @@ def saved_models(folder=None):
     """Every model train.py saved in `folder`, by default the latest run's (not the hidden
     temporaries of a write in progress)."""
     if folder is None:
-        folder = latest_run(TRAIN_FIRST)
+        folder = runs.latest_run(TRAIN_FIRST)
         print(f"Exporting the models of the latest run, {folder}")
     models = sorted(path for path in folder.glob("*.keras") if not path.name.startswith("."))
     if not models:
@@ -62,16 +62,17 @@ def export(model_file):
     """Write NAME_savedmodel/ and NAME.tflite beside NAME.keras: both whole, or neither."""
     tf = import_tensorflow()
 
-    run_folder, name = artifacts.RunFolder(model_file.parent), model_file.stem
+    run_folder, name = runs.RunFolder(model_file.parent), model_file.stem
     saved_model, tflite = run_folder.saved_model(name), run_folder.tflite(name)
-    problem = artifacts.folder_problem(run_folder.path)
+    problem = files.folder_problem(run_folder.path)
     if problem:
         raise ExportError(f"cannot write the exports of {model_file}: {problem}.\n{CANNOT_WRITE}")
-    model = serving_copy(load_model(model_file, PASS_A_PATH), model_file)
+    model = load_model(model_file, PASS_A_PATH)  # computing in float32: TFLite has no bfloat16 kernels
+    check_input_shape(model, model_file, PASS_A_PATH)
     making = f"{saved_model.name}/"
     try:
         # Both are made under temporary names; neither is renamed into place unless both succeed.
-        with artifacts.atomic_directory(saved_model) as saved_temporary, artifacts.atomic_path(tflite) as tflite_temporary:
+        with files.atomic_directory(saved_model) as saved_temporary, files.atomic_path(tflite) as tflite_temporary:
             export_saved_model(model, saved_temporary)
             making = tflite.name
             # From the SavedModel: TFLiteConverter.from_keras_model fails on Keras 3 models.
@@ -84,24 +85,6 @@ def export(model_file):
         raise ExportError(f"cannot make {making} from {model_file}: {gist}\n"
                           "Nothing was written for this model.") from None
     print(f"Wrote {saved_model}/ (TF Serving) and {tflite} (TensorFlow Lite, {tflite.stat().st_size / 1e6:.1f} MB)")
-
-
-def serving_copy(model, model_file):
-    """The model as served: its input checked, and computing in float32.
-
-    Mixed-precision training keeps its weights in float32, so nothing is lost: TFLite
-    has no bfloat16 kernels, and a server without native bfloat16 would emulate it slowly.
-    """
-    import keras
-
-    check_input_shape(model, model_file, PASS_A_PATH)
-
-    def float32_layer(layer):
-        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
-
-    copy = keras.models.clone_model(model, clone_function=float32_layer)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def export_saved_model(model, path):

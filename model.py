@@ -4,7 +4,9 @@ Builders, and the registry that pairs each with its recipe: no data, no files, n
 training. Every model takes raw uint8 images of shape (28, 28, 1), scales them to
 [0, 1] itself (so the data can stay uint8 all the way into the model, and a saved
 model needs no preprocessing recipe), starts with keras.Input, and names its layers
-so that visualize.py can build a feature-map model from `model.inputs` and `layer.output`.
+so that the feature maps can be read from `model.inputs` and `layer.output`.
+The one place the models' layers are written: train.py, the notebook and the
+benchmarks all build here.
 """
 
 from typing import Callable, NamedTuple
@@ -12,7 +14,8 @@ from typing import Callable, NamedTuple
 import keras
 from keras import layers
 
-from data import INPUT_SHAPE, NUM_CLASSES
+from convlab.data import INPUT_SHAPE, NUM_CLASSES
+
 COURSE_CONV_FILTERS = (64, 64)
 
 
@@ -68,7 +71,8 @@ def conv_bn_relu(x, filters, name):
     return layers.Activation("relu", name=f"relu_{name}")(x)
 
 
-def cnn_plus():
+def cnn_plus(width=1, conv_dropout=0.1, dense_dropout=0.3, shift=0.08, interpolation="bilinear",
+             erasing=0.0, erasing_scale=(0.02, 0.33), conv3b=False):
     """A stronger CNN, still conv + pool blocks ahead of a dense classifier.
 
     What it adds to the course CNN, each for a reason: "same" padding so the edges
@@ -77,24 +81,36 @@ def cnn_plus():
     a high learning rate trains fast; dropout and training-only augmentation
     (small shifts, left-right flips: a mirrored shirt is still a shirt) against the
     overfitting that caps the course CNN near 92%.
+
+    The defaults are the recipe train.py trains; the options are the variants that
+    benchmarks/cnn_plus_experiments.py measures: width multiplies every conv layer's
+    filters; shift is RandomTranslation's factor (0.08: up to 2 pixels), interpolation
+    "nearest" shifts by whole pixels; erasing is the probability of random erasing per
+    image; conv3b adds a second 128-filter conv to the last block.
     """
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     # Random layers act only inside fit(): validation and test images pass untouched.
     x = layers.RandomFlip("horizontal", name="random_flip")(x)
-    x = layers.RandomTranslation(0.08, 0.08, fill_mode="constant", name="random_shift")(x)  # up to 2 pixels
-    x = conv_bn_relu(x, 32, "1")
+    x = layers.RandomTranslation(shift, shift, fill_mode="constant", interpolation=interpolation,
+                                 name="random_shift")(x)
+    if erasing:
+        x = layers.RandomErasing(factor=(erasing, erasing), scale=tuple(erasing_scale), value_range=(0, 1),
+                                 name="random_erasing")(x)
+    x = conv_bn_relu(x, 32 * width, "1")
     x = layers.MaxPooling2D(2, name="pool_1")(x)  # 28 -> 14
-    x = conv_bn_relu(x, 64, "2a")
-    x = conv_bn_relu(x, 64, "2b")
+    x = conv_bn_relu(x, 64 * width, "2a")
+    x = conv_bn_relu(x, 64 * width, "2b")
     x = layers.MaxPooling2D(2, name="pool_2")(x)  # 14 -> 7
-    x = layers.Dropout(0.1, name="dropout_2")(x)
-    x = conv_bn_relu(x, 128, "3")
+    x = layers.Dropout(conv_dropout, name="dropout_2")(x)
+    x = conv_bn_relu(x, 128 * width, "3")
+    if conv3b:
+        x = conv_bn_relu(x, 128 * width, "3b")
     x = layers.MaxPooling2D(2, name="pool_3")(x)  # 7 -> 3
-    x = layers.Dropout(0.1, name="dropout_3")(x)
+    x = layers.Dropout(conv_dropout, name="dropout_3")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(256, activation="relu", name="dense")(x)
-    x = layers.Dropout(0.3, name="dropout_dense")(x)
+    x = layers.Dropout(dense_dropout, name="dropout_dense")(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="predictions")(x)
     return keras.Model(inputs, outputs, name="cnn_plus")
 
@@ -104,7 +120,7 @@ class Registered(NamedTuple):
 
     build: Callable[[], keras.Model]
     epochs: int
-    learning_rate: float  # the peak of the warm-up + cosine schedule (recipe.py)
+    learning_rate: float  # the peak of the warm-up + cosine schedule (convlab/recipe.py)
 
 
 # The registry: add a model here and it is a --models choice of train.py, trained with its recipe.

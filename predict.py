@@ -6,7 +6,7 @@
     python predict.py sneaker.jpg --no-preprocess    # the photo only resized: see why preprocessing matters
     python predict.py sneaker.jpg --steps            # also draw each preprocessing step (preprocessing.png)
 
-Each photo is first made to look like a Fashion-MNIST image (preprocess.py):
+Each photo is first made to look like a Fashion-MNIST image (convlab/preprocess.py):
 grayscale, a light background inverted, cropped to the garment, centred, 28x28.
 Prints the top 3 classes of each image and draws, for each, the original, the 28x28
 image the model received and its 10 class probabilities (predictions.png). The model
@@ -23,22 +23,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-import artifacts
-import figures
-import preprocess
-from data import CLASS_NAMES, DATA_DIR_HELP, NUM_CLASSES, DataError, load_test_images
-from model_files import (ModelFileError, check_classes, check_input_shape, load_model,
-                         model_or_latest)
+from convlab import figures, files, preprocess, runs
+from convlab.unsure import UNSURE, UNSURE_WHY, unsure
+from convlab.data import CLASS_NAMES, DATA_DIR_HELP, NUM_CLASSES, DataError, load_test_images
+from convlab.saved_models import ModelFileError, check_classes, check_input_shape, load_model, model_or_latest
 
 TOP = 3  # classes printed per image
-# A model must name one of its 10 classes for any image, a colour gradient included; below
-# this top probability predict.py says it is unsure. Chosen with benchmarks/predict_unsure.py,
-# whose measured hit rates docs/predict.md gives: entropy separates a little better, but a
-# reader can check this rule against the top probability printed beside it.
-UNSURE_BELOW = 0.75
-UNSURE = "(unsure)"
-UNSURE_WHY = (f"{UNSURE}: its top class has less than {UNSURE_BELOW:.0%}. The model can only choose among "
-              f"its {NUM_CLASSES} classes of clothing, so this may be none of them, or one it cannot tell apart.")
 MAX_FIGURE_ROWS = 20  # a taller figure is unreadable; the table still lists every image
 
 
@@ -98,7 +88,7 @@ def main(argv=None):
         check_classes(model, model_file)
         probabilities = classify(model, [sample.model_input for sample in samples])
         print(json.dumps(as_json(samples, probabilities), indent=2) if args.json else table(samples, probabilities))
-        run_folder = artifacts.RunFolder(out)
+        run_folder = runs.RunFolder(out)
         written = [save_figure(samples, probabilities, run_folder.predictions_figure)]
         if args.steps:
             written.append(save_steps_figure(samples, run_folder.preprocessing_figure))
@@ -110,9 +100,9 @@ def main(argv=None):
 
 def check_out_folder(out):
     """Refuse an --out that cannot be written before any work, not after the table is printed."""
-    problem = artifacts.folder_problem(out)
+    problem = files.folder_problem(out)
     if problem:
-        raise PredictError(f"cannot write into --out {out}: {problem}.\n" + artifacts.PASS_AN_OUT)
+        raise PredictError(f"cannot write into --out {out}: {problem}.\n" + files.PASS_AN_OUT)
 
 
 # --- the images ---------------------------------------------------------------------
@@ -162,13 +152,8 @@ def photo_sample(path, to_model_input):
 
 
 def classify(model, model_inputs):
-    """Class probabilities (N, 10) as float32; the model takes uint8 (N, 28, 28, 1) and scales itself."""
-    return np.asarray(model.predict(np.stack(model_inputs)[..., None], verbose=0), dtype=np.float32)
-
-
-def unsure(probabilities):
-    """True where the model is unsure: its top class is below UNSURE_BELOW. probabilities: (..., 10)."""
-    return np.asarray(probabilities).max(axis=-1) < UNSURE_BELOW
+    """Class probabilities (N, 10); the model takes uint8 (N, 28, 28, 1) and scales itself."""
+    return model.predict(np.stack(model_inputs)[..., None], verbose=0)
 
 
 def top_classes(probabilities):
@@ -222,9 +207,9 @@ def save_steps_figure(samples, path):
 
 def write_figure(figure, path):
     try:
-        artifacts.save_figure(figure, path, dpi=100)
+        files.save_figure(figure, path, dpi=100)
     except OSError as error:
-        raise PredictError(f"cannot write {path}: {error.strerror or error}.\n" + artifacts.PASS_AN_OUT) from None
+        raise PredictError(f"cannot write {path}: {error.strerror or error}.\n" + files.PASS_AN_OUT) from None
     return path
 
 

@@ -4,99 +4,91 @@
     python train.py --models dnn cnn cnn_plus # all three
     python train.py --limit 3000 --epochs 1   # a quick look
     python train.py --tensorboard             # then: tensorboard --logdir runs
+    python train.py --resume                  # continue the last stopped run, with its flags
 
 Each run writes into a new folder under runs/ (e.g. runs/2026-11-25_203412-dnn-cnn),
 so no run overwrites another; runs/latest names the newest complete run, whose
-models visualize.py, predict.py and export.py use unless told otherwise.
-
-Fast by default: the images stay uint8 from disk into the model (which scales
-them), flow through tf.data with prefetching, and train in mixed bfloat16 where
-the hardware computes it natively, with a cosine learning-rate schedule.
-Every file is written whole or not at all, a stopped run continues with
---resume, and a diverging run stops with no model saved.
+models visualize.py, predict.py and export.py use unless told otherwise. The
+recipe (convlab/recipe.py) trains fast: uint8 images through tf.data, mixed
+bfloat16 where the hardware computes it natively, a warm-up + cosine schedule.
 """
 
 import argparse
-import importlib.util
 import math
 import shlex
 import signal
 import sys
 from pathlib import Path
-from typing import NamedTuple
 
-from tensorflow_startup import import_tensorflow
+from convlab.tensorflow_startup import import_tensorflow
 
 import_tensorflow()  # first, before Keras loads it: TensorFlow without start-up notices that look like errors
 
 import keras  # noqa: E402
 
-import artifacts  # noqa: E402
-import distributed  # noqa: E402
-import hardware  # noqa: E402
-import recipe  # noqa: E402
-import report  # noqa: E402
-import tensorboard_logging  # noqa: E402
-from data import (DATA_DIR_HELP, TRAIN_IMAGES, VALIDATION_SIZE, DataError, Images,  # noqa: E402
-                  load_fashion_mnist, split_validation)
-from model import MODELS, check_conv_filters  # noqa: E402
-from recipe import Interrupted, TrainingError  # noqa: E402
+from convlab import cluster, files, hardware, recipe, report, runs, tensorboard_logging  # noqa: E402
+from convlab.data import DATA_DIR_HELP, TRAIN_IMAGES, VALIDATION_SIZE, DataError, load_splits  # noqa: E402
+from convlab.recipe import Interrupted, TrainingError  # noqa: E402
+from model import MODELS, build_model, check_conv_filters  # noqa: E402
 
-# The per-model epochs and learning rates are in model.MODELS, the batch size is
-# recipe.BATCH_SIZE, the held-out split data.VALIDATION_SIZE.
+# Each model's epochs and learning rate: model.MODELS; the batch size: recipe.BATCH_SIZE.
 DEFAULT_MODELS = ["dnn", "cnn"]
 # The shell's code for a command stopped by Ctrl-C (128 + SIGINT): a script can tell a stop from an error.
 INTERRUPTED_EXIT_CODE = 130
-# A resumed run must match the stopped one in these settings.
+# A resumed run takes the stopped run's flags; these decide what is trained, so none may differ.
 RESUME_SETTINGS = ["models", "epochs", "batch_size", "learning_rate", "seed", "limit",
                    "validation_size", "conv_filters"]
 
 
-def parse_args(argv=None):
+def make_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME",
-                        help=f"models to train, any of: {', '.join(MODELS)} (default: {' '.join(DEFAULT_MODELS)})")
-    parser.add_argument("--epochs", type=int, help="epochs per model (default: per model, "
-                        + ", ".join(f"{m} {r.epochs}" for m, r in MODELS.items()) + ")")
-    parser.add_argument("--batch-size", type=int, default=recipe.BATCH_SIZE,
-                        help="images per step and device; the global batch is this times the replicas "
-                             "(default: %(default)s)")
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate (default: per model, "
-                        + ", ".join(f"{m} {r.learning_rate:g}" for m, r in MODELS.items()) + ")")
-    parser.add_argument("--seed", type=int, default=recipe.SEED,
-                        help="seeds the split, the weights and the shuffling (default: %(default)s)")
-    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="write models, results and figures into exactly DIR "
-                             "(default: a new folder under runs/, named by date, time and models)")
-    parser.add_argument("--limit", type=int, help="train on the first N training images only")
-    parser.add_argument("--validation-size", type=int, default=VALIDATION_SIZE,
-                        help="training images held out to monitor each epoch, 0 for none (default: %(default)s)")
-    parser.add_argument("--target-accuracy", type=float,
-                        help="stop a model once its validation accuracy reaches this (e.g. 0.91)")
-    parser.add_argument("--conv-filters", type=int, nargs="+", metavar="N",
-                        help="the cnn's conv stack: filters per Conv2D+MaxPooling2D block (default: 64 64)")
-    parser.add_argument("--precision", choices=["auto", *hardware.POLICIES], default="auto",
-                        help="auto (the default): mixed bfloat16 on hardware with native bf16, else float32")
-    parser.add_argument("--strategy", choices=["auto", "none", "mirrored", "multiworker"], default="auto",
-                        help="tf.distribute strategy; auto (the default): mirrored over several GPUs, else none")
-    parser.add_argument("--cpu-devices", type=int, default=1,
-                        help="split the CPU into N logical devices, to try --strategy mirrored without GPUs "
-                             "(default: %(default)s)")
-    parser.add_argument("--resume", nargs="?", const=True, type=Path, metavar="RUN",
-                        help="continue a stopped run from its last completed epoch: the run folder RUN, "
-                             "or --out DIR, or without either the most recently stopped run under runs/")
-    parser.add_argument("--tensorboard", nargs="?", const=True, type=Path, metavar="DIR",
-                        help="log scalars and feature maps for TensorBoard into DIR "
-                             "(without DIR: logs/ in the run folder)")
-    parser.add_argument("--verbose", choices=["auto", "0", "1", "2"], default="auto",
-                        help="Keras' output: 1 progress bars, 2 one line per epoch, 0 none; "
-                             "auto (the default): 1 on a terminal, 2 when the output goes to a file or pipe")
+    add = parser.add_argument
+    add("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME",
+        help=f"models to train, any of: {', '.join(MODELS)} (default: {' '.join(DEFAULT_MODELS)})")
+    add("--epochs", type=int, help="epochs per model (default: per model, "
+        + ", ".join(f"{m} {r.epochs}" for m, r in MODELS.items()) + ")")
+    add("--batch-size", type=int, default=recipe.BATCH_SIZE,
+        help="images per step and device; the global batch is this times the replicas (default: %(default)s)")
+    add("--learning-rate", type=float, help="peak learning rate (default: per model, "
+        + ", ".join(f"{m} {r.learning_rate:g}" for m, r in MODELS.items()) + ")")
+    add("--seed", type=int, default=recipe.SEED, help="seeds the split, the weights and the shuffling "
+        "(default: %(default)s)")
+    add("--data-dir", help=DATA_DIR_HELP)
+    add("--out", type=Path, metavar="DIR", help="write models, results and figures into exactly DIR "
+        "(default: a new folder under runs/, named by date, time and models)")
+    add("--limit", type=int, help="train on the first N training images only")
+    add("--validation-size", type=int, default=VALIDATION_SIZE,
+        help="training images held out to monitor each epoch, 0 for none (default: %(default)s)")
+    add("--target-accuracy", type=float, help="stop a model once its validation accuracy reaches this (e.g. 0.91)")
+    add("--conv-filters", type=int, nargs="+", metavar="N",
+        help="the cnn's conv stack: filters per Conv2D+MaxPooling2D block (default: 64 64)")
+    add("--precision", choices=["auto", *hardware.POLICIES], default="auto",
+        help="auto (the default): mixed bfloat16 on hardware with native bf16, else float32")
+    add("--strategy", choices=["auto", "none", "mirrored", "multiworker"], default="auto",
+        help="tf.distribute strategy; auto (the default): mirrored over several GPUs, else none")
+    add("--cpu-devices", type=int, default=1, help="split the CPU into N logical devices, to try "
+        "--strategy mirrored without GPUs (default: %(default)s)")
+    add("--resume", nargs="?", const=True, type=Path, metavar="RUN",
+        help="continue a stopped run from its last completed epoch, with the flags it was started with: "
+             "the run folder RUN, or --out DIR, or without either the most recently stopped run under runs/")
+    add("--tensorboard", nargs="?", const=True, type=Path, metavar="DIR",
+        help="log scalars and feature maps for TensorBoard into DIR (without DIR: logs/ in the run folder)")
+    add("--verbose", choices=["auto", "0", "1", "2"], default="auto",
+        help="Keras' output: 1 progress bars, 2 one line per epoch, 0 none; "
+             "auto (the default): 1 on a terminal, 2 when the output goes to a file or pipe")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = make_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
-    args.out, args.resume = run_path(parser, args), bool(args.resume)
+    args.out = run_path(parser, args)
+    if args.resume:
+        args = with_recorded_flags(args, argv)
+    args.resume = bool(args.resume)
     if args.tensorboard is True:  # the flag without DIR
-        args.tensorboard = artifacts.RunFolder(args.out).logs
+        args.tensorboard = runs.RunFolder(args.out).logs
     # The progress bar redraws itself hundreds of times an epoch: in a file that is megabytes of \r and escapes.
     args.verbose = (1 if sys.stdout.isatty() else 2) if args.verbose == "auto" else int(args.verbose)
     return args
@@ -149,141 +141,91 @@ def run_path(parser, args):
     if isinstance(args.resume, Path) or args.out:
         return args.out or args.resume
     if not args.resume:
-        return artifacts.new_run_path(args.models)
-    stopped = artifacts.stopped_runs()
+        return runs.new_run_path(args.models)
+    stopped = runs.stopped_runs()
     if not stopped:
-        parser.error(f"--resume: there is no stopped run in {artifacts.RUNS_DIR} to continue. "
+        parser.error(f"--resume: there is no stopped run in {runs.RUNS_DIR} to continue. "
                      "Run again without --resume, or pass --resume RUN with the stopped run's folder.")
     return stopped[0]
+
+
+def with_recorded_flags(args, argv):
+    """A resumed run's flags: those typed now, and for the rest those the stopped run recorded."""
+    untyped = object()  # argparse gives no default to a flag the namespace holds already
+    parsed = make_parser().parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(args), untyped)))
+    typed = {key for key, value in vars(parsed).items() if value is not untyped}
+    for key, value in runs.ResumeState.recorded_flags(runs.RunFolder(args.out)).items():
+        if key not in typed and key not in ("out", "resume", "verbose"):
+            setattr(args, key, Path(value) if key == "tensorboard" and isinstance(value, str) else value)
+    return args
 
 
 # --- the run ---------------------------------------------------------------------
 
 
-class Splits(NamedTuple):
-    """The data of one run, each part a data.Images."""
-
-    train: Images
-    validation: Images
-    test: Images
-
-
-def load_data(data_dir, validation_size, seed, limit=None):
-    train, test = load_fashion_mnist(data_dir)
-    train, validation = split_validation(*train, validation_size, seed)
-    if limit:
-        train = Images(train.images[:limit], train.labels[:limit])
-    return Splits(train, validation, test)
-
-
-def resume_state(settings, run_folder):
-    """The stopped run's state; refuse a resume whose settings differ from it."""
-    state = artifacts.read_json(run_folder.state)
-    if state is None:
-        raise TrainingError(f"nothing to resume in {run_folder.path}: no stopped run was found there. "
-                            "Run again without --resume.")
-    changed = [f"--{key.replace('_', '-')} was {state['settings'][key]}, now {settings[key]}"
-               for key in RESUME_SETTINGS if state["settings"][key] != settings[key]]
-    if changed:
-        raise TrainingError("cannot resume: the flags differ from the stopped run's: " + "; ".join(changed)
-                            + ".\nResume with the same flags, or run without --resume to start over.")
-    return state
-
-
-def model_settings(name, args):
-    """One model's training settings: the flags where given, else its recipe's."""
-    return recipe.Settings.for_model(
-        name, epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size, seed=args.seed,
-        conv_filters=tuple(args.conv_filters) if args.conv_filters and name == "cnn" else None,
-        target_accuracy=args.target_accuracy)
-
-
-def check_tensorboard(log_dir):
-    """Refuse --tensorboard before any work if its logs cannot be written, so that nothing is."""
-    if importlib.util.find_spec("tensorboard") is None:
-        raise TrainingError("--tensorboard needs the tensorboard package, which TensorFlow 2.21 no longer "
-                            "installs: pip install -r requirements.txt")
-    problem = artifacts.folder_problem(log_dir)
-    if problem:
-        raise TrainingError(f"cannot write TensorBoard logs to {log_dir}: {problem}.\n"
-                            "Pass --tensorboard DIR with a folder you can write to.")
-
-
 def run(args):
-    task = distributed.task_for(args.strategy)  # a bad cluster configuration stops here
-    run_folder = run_folder_of(task, args.out)  # a name only: nothing is written before the data is checked
-    print(f"Run folder: {run_folder.path}" + (" (resuming)" if args.resume else ""))
     if args.tensorboard:
-        check_tensorboard(args.tensorboard)
-    if args.cpu_devices > 1:
-        distributed.split_cpu(args.cpu_devices)
-    if task and not task.is_chief:
-        args.tensorboard = None  # the chief logs the run; on one machine the workers would share its folder
-    strategy = distributed.make_strategy("mirrored" if args.cpu_devices > 1 and args.strategy == "auto"
-                                         else args.strategy)
-    policy, why = hardware.choose_precision(args.precision)
-    keras.mixed_precision.set_global_policy(policy)
-    keras.utils.set_random_seed(args.seed)
-    device = hardware.describe_device(strategy)
-    print(f"Device: {device}\nPrecision: {policy} ({why})")
+        tensorboard_logging.check_log_dir(args.tensorboard)  # before any work: then nothing is written
+    # Where this process trains and writes (a bad TF_CONFIG stops here), and what it does at the end.
+    with cluster.start(args.strategy, args.out, args.cpu_devices) as devices:
+        # Settings: the run folder (a name only: nothing is written before the data is checked), the precision.
+        run_folder = runs.RunFolder(devices.folder)
+        print(f"Run folder: {run_folder.path}" + (" (resuming)" if args.resume else ""))
+        tensorboard = args.tensorboard if devices.writes else None  # the chief logs the run for every worker
+        policy, why = hardware.choose_precision(args.precision)
+        keras.mixed_precision.set_global_policy(policy)
+        keras.utils.set_random_seed(args.seed)
+        device = hardware.describe_device(devices.strategy)
+        print(f"Device: {device}\nPrecision: {policy} ({why})")
 
-    # First: bad data must leave --out untouched.
-    data = load_data(args.data_dir, args.validation_size, args.seed, args.limit)
-    print(f"Data: {len(data.train.images)} training, {len(data.validation.images)} validation, "
-          f"{len(data.test.images)} test images")
-    flags = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
-    if args.resume:
-        state = resume_state(flags, run_folder)
-    else:  # recorded before training, so that a stopped run can be resumed
-        state = {"settings": {key: flags[key] for key in RESUME_SETTINGS}, "finished": {}}
-        artifacts.write_json(run_folder.state, state)
+        # Data: bad data leaves the run folder untouched.
+        data = load_splits(args.data_dir, args.validation_size, args.seed, args.limit)
+        print(f"Data: {len(data.train.images)} training, {len(data.validation.images)} validation, "
+              f"{len(data.test.images)} test images")
+        runs.lock(run_folder)  # held until this process ends: no second train.py trains into this folder meanwhile
+        flags = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
+        flags["tensorboard"] = True if args.tensorboard == runs.RunFolder(args.out).logs else flags["tensorboard"]
+        if args.resume:
+            state = runs.ResumeState.load(run_folder)
+            state.check_unchanged(flags, RESUME_SETTINGS)
+        else:  # recorded before training, so that a stopped run can be resumed
+            state = runs.ResumeState.start(run_folder, flags)
 
-    logging = recipe.Logging(args.verbose, args.tensorboard, tensorboard_logging.probe_image(data.test))
-    results, histories = {}, {}
-    for name in args.models:
-        if name in state["finished"]:
-            print(f"\n== {name}: already finished in the stopped run, kept.")
-            results[name] = state["finished"][name]
-            histories[name] = artifacts.read_json(run_folder.history(name))
-            continue
-        settings = model_settings(name, args)
-        model, histories[name] = recipe.train_model(settings, data.train, data.validation, strategy,
-                                                    run_folder, resume=args.resume, logging=logging)
-        metrics = report.evaluate(model, data.test, settings.batch_size)
-        results[name] = report.summarize(name, model, histories[name], metrics, run_folder)
-        artifacts.save_model(model, run_folder.model(name))
-        distributed.print_weights_checksum(task, name, model)
-        state["finished"][name] = results[name]
-        artifacts.write_json(run_folder.state, state)
+        # Each model: build, train, evaluate, save.
+        logging = recipe.Logging(args.verbose, tensorboard, tensorboard_logging.probe_image(data.test))
+        results, histories = {}, {}
+        for name in args.models:
+            if name in state.finished:
+                print(f"\n== {name}: already finished in the stopped run, kept.")
+                results[name], histories[name] = state.finished[name], files.read_json(run_folder.history(name))
+                continue
+            settings = recipe.Settings.for_model(
+                name, MODELS[name], epochs=args.epochs, learning_rate=args.learning_rate,
+                batch_size=args.batch_size, seed=args.seed, target_accuracy=args.target_accuracy,
+                conv_filters=tuple(args.conv_filters) if args.conv_filters and name == "cnn" else None)
+            model, histories[name] = recipe.train_model(settings, build_model, data.train, data.validation,
+                                                        devices, run_folder, resume=args.resume, logging=logging)
+            metrics = report.evaluate(model, data.test, settings.batch_size)
+            results[name] = report.summarize(name, model, histories[name], metrics, run_folder)
+            files.save_model(model, run_folder.model(name))
+            state.finish_model(name, results[name])
 
-    report.write_report(run_folder, results, histories, {
-        "settings": flags, "seed": args.seed, "precision": policy, "device": device,
-        "versions": hardware.library_versions()})
-    run_folder.state.unlink()
-    if run_folder.backups.exists() and not any(run_folder.backups.iterdir()):
-        run_folder.backups.rmdir()
-    if distributed.finish_worker(task, run_folder.path):
+        # The report: figures, results.json, the comparison.
+        report.write_report(run_folder, results, histories, {
+            "settings": flags, "seed": args.seed, "precision": policy, "device": device,
+            "versions": hardware.library_versions()})
+        state.finish_run()
+        if devices.writes:  # the chief (or the only process) reports the run
+            latest = runs.mark_latest(run_folder.path)  # only now: a stopped run never becomes the latest
+            print(f"\nWrote models, histories, results.json and figures to {run_folder.path}"
+                  + (f"; {latest} names it, for visualize.py, predict.py and export.py" if latest else ""))
         return results
-    latest = ""
-    if run_folder.path.resolve().parent == artifacts.RUNS_DIR:  # a run elsewhere (--out DIR) leaves it alone
-        artifacts.mark_latest(run_folder.path)  # only now: a stopped run never becomes the latest
-        latest = f"; {artifacts.LATEST} names it, for visualize.py, predict.py and export.py"
-    print(f"\nWrote models, histories, results.json and figures to {run_folder.path}{latest}")
-    return results
-
-
-def run_folder_of(task, out):
-    """--out, or for a worker other than the chief of a multi-worker run its temporary folder."""
-    return artifacts.RunFolder(distributed.output_folder(task, out))
 
 
 def resume_command(out):
-    """The command that continues this run: its flags, and the run folder unless --out names it."""
-    words = ["python", "train.py", *sys.argv[1:]]
-    if "--resume" in words:
-        return shlex.join(words)
-    given_out = any(word == "--out" or word.startswith("--out=") for word in words)
-    return shlex.join([*words, "--resume"] if given_out else [*words, "--resume", str(out)])
+    """The command that continues this run: a bare --resume for the latest stopped run, else with its folder."""
+    latest_stopped = runs.stopped_runs()[:1] == [Path(out).absolute()]
+    return "python train.py --resume" + ("" if latest_stopped else f" {shlex.quote(str(out))}")
 
 
 def main(argv=None):
@@ -294,13 +236,11 @@ def main(argv=None):
         run(args)
     except (Interrupted, KeyboardInterrupt) as where:
         stopped = f"during {where}" if isinstance(where, Interrupted) else "between models"
-        run_folder = run_folder_of(distributed.task_for(args.strategy), args.out)  # already checked by run()
-        print(f"\nStopped {stopped}. Completed epochs are backed up in {run_folder.backups}.\n"
+        backups = where.backups if isinstance(where, Interrupted) else runs.RunFolder(args.out).backups
+        print(f"\nStopped {stopped}. Completed epochs are backed up in {backups}.\n"
               f"Resume with: {resume_command(args.out)}", file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_CODE)
-    except DataError as error:
-        sys.exit(f"error: {error}")
-    except distributed.ClusterError as error:
+    except (DataError, cluster.ClusterError, runs.RunError, tensorboard_logging.LogDirError) as error:
         sys.exit(f"error: {error}")
     except TrainingError as error:
         sys.exit(f"\nerror: {error}")  # the newline ends Keras' progress bar

@@ -20,16 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-import artifacts
-import convolution
-import explorer
-import figures
-from data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_test_images
-from model_files import ModelFileError, load_model, model_or_latest
-import preprocess
+from convlab import convolution, explorer, feature_maps, figures, files, preprocess, runs
+from convlab.data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_test_images
+from convlab.saved_models import ModelFileError, load_model, model_or_latest
 
-# Keras is imported inside the functions that need it (after model_files.load_model):
-# `convolution` runs without TensorFlow, in a second instead of five.
+# TensorFlow is loaded only by saved_models.load_model: `convolution` runs without it,
+# in a second instead of five.
 
 DEFAULT_IMAGES = [0, 23, 28]  # three ankle boots of the test set: how alike do their features look?
 DEFAULT_FILTER = 1
@@ -102,12 +98,13 @@ def show_feature_maps(args):
     layers = feature_layers(model, model_file)
     check_filter(args.filter, layers)
 
-    layer_maps, probabilities = extract_features(model, layers, images)
+    layer_maps, probabilities = feature_maps.extract(model, layers, images)
     captions = [f"{caption}\npredicted: {CLASS_NAMES[predicted]}"
                 for caption, predicted in zip(captions, probabilities.argmax(axis=1))]
-    run_folder = artifacts.RunFolder(out)
+    run_folder = runs.RunFolder(out)
     save(figures.feature_maps(images, captions, layer_maps, args.filter), run_folder.feature_maps_figure)
-    first_image = [{layer.name: layer_maps[layer.name][0] for layer in block} for block in conv_blocks(layers)]
+    first_image = [{layer.name: layer_maps[layer.name][0] for layer in block}
+                   for block in feature_maps.conv_blocks(layers)]
     save(figures.all_feature_maps(images[0], captions[0], first_image), run_folder.all_feature_maps_figure)
 
 
@@ -119,40 +116,9 @@ def test_images(indices, data_dir):
 
 
 def photos(paths):
-    """The user's photos as the model sees them (preprocess.py), and their file names as captions."""
+    """The user's photos as the model sees them (convlab/preprocess.py), and their file names as captions."""
     images = np.stack([preprocess.to_fashion_mnist(preprocess.open_photo(path)) for path in paths])
     return images, [path.name for path in paths]
-
-
-def feature_extractor(model, layers):
-    """A model from the same input to every given layer's output, and the predictions.
-
-    Built from `model.inputs`, not `model.input`, which fails on Sequential models in Keras 3.
-    """
-    import keras
-
-    return keras.Model(inputs=model.inputs, outputs=[layer.output for layer in layers] + list(model.outputs))
-
-
-def extract_features(model, layers, images):
-    """Every layer's maps for `images` (uint8, N x 28 x 28) in one batched call, and the predictions.
-
-    Returns ({layer name: float32 array (N, height, width, filters)}, probabilities (N, classes)).
-    """
-    *maps, probabilities = feature_extractor(model, layers).predict(images[..., None], verbose=0)
-    # float32: a mixed-precision model answers in bfloat16, which matplotlib cannot draw.
-    return ({layer.name: np.asarray(m, dtype=np.float32) for layer, m in zip(layers, maps)},
-            np.asarray(probabilities, dtype=np.float32))
-
-
-def conv_blocks(layers):
-    """Split the layers after each pooling: [[conv_1, pool_1], [conv_2, pool_2]] for the course CNN."""
-    blocks = [[]]
-    for layer in layers:
-        blocks[-1].append(layer)
-        if not is_conv(layer):  # a pooling layer ends its block
-            blocks.append([])
-    return [block for block in blocks if block]
 
 
 # --- filters: what the first conv layer learned -------------------------------------
@@ -161,11 +127,11 @@ def conv_blocks(layers):
 def show_filters(args):
     model_file = model_or_latest(args.model)
     model = load_model(model_file)
-    first_conv = next(layer for layer in feature_layers(model, model_file) if is_conv(layer))
+    first_conv = next(layer for layer in feature_layers(model, model_file) if feature_maps.is_conv(layer))
     kernels = first_conv.get_weights()[0]  # (3, 3, input channels, filters)
     # The first conv layer sees the image's one grayscale channel.
     save(figures.conv_filters(kernels[:, :, 0, :], first_conv.name),
-         artifacts.RunFolder(args.out or model_file.parent).filters_figure)
+         runs.RunFolder(args.out or model_file.parent).filters_figure)
 
 
 # --- convolution: the lesson by hand, numpy only (no model, no TensorFlow) ----------
@@ -183,7 +149,7 @@ def show_convolution(args):
              for caption, picture in images.items()}
     explained = (args.kernel, *args.explain) if args.explain else None
     save(figures.convolution_lesson(images, convolution.FILTERS, steps, explained),
-         artifacts.RunFolder(args.out or artifacts.RUNS_DIR).convolution_figure)
+         runs.RunFolder(args.out or runs.RUNS_DIR).convolution_figure)
     if args.explain:
         print()
         print(convolution.explain(image, convolution.FILTERS[args.kernel], *args.explain, filter_name=args.kernel))
@@ -205,39 +171,30 @@ def sample_photo(shrink=3):
     return gray[: rows * shrink, : cols * shrink].reshape(rows, shrink, cols, shrink).mean(axis=(1, 3))
 
 
-# --- explorer: the CNN at work in an interactive page (explorer.py, explorer/) --------
+# --- explorer: the CNN at work in an interactive page (convlab/explorer.py, explorer/) --------
 
 
 def write_explorer(args):
     model_file = model_or_latest(args.model)
     out = args.out or model_file.parent  # the page lies beside the models it shows
-    problem = artifacts.folder_problem(out)
+    problem = files.folder_problem(out)
     if problem:
-        raise VisualizeError(f"cannot write into --out {out}: {problem}.\n" + artifacts.PASS_AN_OUT)
+        raise VisualizeError(f"cannot write into --out {out}: {problem}.\n" + files.PASS_AN_OUT)
     x_test, y_test = load_test_images(args.data_dir)
     cnn = explorer.load_runnable(model_file)
     feature_layers(cnn, model_file)  # refuse a model without convolutions
     dnn_file = explorer.dnn_beside(model_file)
     dnn = explorer.load_runnable(dnn_file) if dnn_file else None
-    write(explorer.page(cnn, model_file, dnn, dnn_file, x_test, y_test), artifacts.RunFolder(out).explorer_page)
+    write(explorer.page(cnn, model_file, dnn, dnn_file, x_test, y_test), runs.RunFolder(out).explorer_page)
 
 
 # --- loading and checking -----------------------------------------------------------
 
 
-def is_conv(layer):
-    import keras
-
-    return isinstance(layer, keras.layers.Conv2D)
-
-
 def feature_layers(model, model_file):
     """The model's Conv2D and MaxPooling2D layers, in order; refuse a model without convolutions."""
-    import keras
-
-    layers = [layer for layer in model.layers
-              if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
-    if not any(is_conv(layer) for layer in layers):
+    layers = feature_maps.feature_layers(model)
+    if not any(feature_maps.is_conv(layer) for layer in layers):
         raise VisualizeError(f"{model_file} (model '{model.name}') has no Conv2D layers, so it has no filters "
                              "or feature maps to show.\nPass --model PATH to a CNN, e.g. runs/RUN/cnn.keras.")
     return layers
@@ -272,18 +229,18 @@ def writing(path):
     try:
         yield
     except OSError as error:
-        raise VisualizeError(f"cannot write {path}: {error.strerror or error}.\n" + artifacts.PASS_AN_OUT) from None
+        raise VisualizeError(f"cannot write {path}: {error.strerror or error}.\n" + files.PASS_AN_OUT) from None
     print(f"Wrote {path}")
 
 
 def save(figure, path):
     with writing(path):
-        artifacts.save_figure(figure, path, dpi=DPI)
+        files.save_figure(figure, path, dpi=DPI)
 
 
 def write(text, path):
     """Write a page whole, or not at all."""
-    with writing(path), artifacts.atomic_path(path) as temporary:
+    with writing(path), files.atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
 
 

@@ -21,60 +21,26 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project: convlab, model.py
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
 
-import hardware  # noqa: E402
-import recipe  # noqa: E402
-from data import DATA_DIR_HELP, INPUT_SHAPE, NUM_CLASSES, load_fashion_mnist, split_validation, to_dataset  # noqa: E402
-from model import conv_bn_relu  # noqa: E402
+import cpu_usage  # noqa: E402
+from convlab import hardware, recipe  # noqa: E402
+from convlab.data import DATA_DIR_HELP, NUM_CLASSES, load_splits, to_dataset  # noqa: E402
+from flops import training_flops  # noqa: E402
+from model import cnn_plus  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cnn_plus-experiments.json"
 
 
 def variant(args):
-    """cnn_plus as in model.py, with the levers under test switched by flags."""
-    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
-    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
-    x = layers.RandomFlip("horizontal", name="random_flip")(x)
-    x = layers.RandomTranslation(args.shift, args.shift, fill_mode="constant",
-                                 interpolation=args.interpolation, name="random_shift")(x)
-    if args.erasing:
-        x = layers.RandomErasing(factor=(args.erasing, args.erasing), scale=tuple(args.erasing_scale),
-                                 value_range=(0, 1), name="random_erasing")(x)
-    w = args.width
-    x = conv_bn_relu(x, 32 * w, "1")
-    x = layers.MaxPooling2D(2, name="pool_1")(x)
-    x = conv_bn_relu(x, 64 * w, "2a")
-    x = conv_bn_relu(x, 64 * w, "2b")
-    x = layers.MaxPooling2D(2, name="pool_2")(x)
-    x = layers.Dropout(args.conv_dropout, name="dropout_2")(x)
-    x = conv_bn_relu(x, 128 * w, "3")
-    if args.conv3b:
-        x = conv_bn_relu(x, 128 * w, "3b")
-    x = layers.MaxPooling2D(2, name="pool_3")(x)
-    x = layers.Dropout(args.conv_dropout, name="dropout_3")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(256, activation="relu", name="dense")(x)
-    x = layers.Dropout(args.dense_dropout, name="dropout_dense")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="predictions")(x)
-    return keras.Model(inputs, outputs, name="cnn_plus")
-
-
-def training_flops_per_image(model):
-    """Multiply-adds of one forward pass through the conv and dense layers, times 3 for training."""
-    macs = 0
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            h, w, c_out = layer.output.shape[1:]
-            macs += h * w * c_out * math.prod(layer.kernel.shape[:3])
-        elif isinstance(layer, layers.Dense):
-            macs += math.prod(layer.kernel.shape)
-    return 2 * macs * 3  # a multiply-add is 2 FLOPs; backward costs about twice the forward
+    """cnn_plus as model.py builds it, with the levers under test switched by flags."""
+    return cnn_plus(width=args.width, conv_dropout=args.conv_dropout, dense_dropout=args.dense_dropout,
+                    shift=args.shift, interpolation=args.interpolation, erasing=args.erasing,
+                    erasing_scale=args.erasing_scale, conv3b=args.conv3b)
 
 
 class ValidationLog(keras.callbacks.Callback):
@@ -122,10 +88,8 @@ def main():
     policy, why = hardware.choose_precision(args.precision)
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(args.seed)
-    (x_train, y_train), test = load_fashion_mnist(args.data_dir)
-    train, validation = split_validation(x_train, y_train, 5000, args.seed)
-    if args.limit:
-        train = type(train)(train.images[:args.limit], train.labels[:args.limit])
+    cpu_class = cpu_usage.cpu_class(hardware.cpu_flags())
+    train, validation, test = load_splits(args.data_dir, 5000, args.seed, args.limit)
 
     model = variant(args)
     steps = math.ceil(len(train.images) / args.batch_size) * args.epochs
@@ -141,7 +105,7 @@ def main():
 
     log = ValidationLog()
     callbacks = [log] + ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema else [])
-    print(f"{args.name}: {model.count_params():,} parameters, {policy}, {hardware.cpu_class()}", flush=True)
+    print(f"{args.name}: {model.count_params():,} parameters, {policy}, {cpu_class}", flush=True)
     wall, cpu = time.perf_counter(), time.process_time()
     model.fit(one_hot(to_dataset(*train, args.batch_size, shuffle_seed=args.seed)),
               validation_data=one_hot(to_dataset(*validation, 512)), epochs=args.epochs,
@@ -151,9 +115,9 @@ def main():
     record = {
         "name": args.name, "command": shlex.join(["python", *sys.argv]),
         "settings": {k: v for k, v in vars(args).items() if k not in ("data_dir", "results", "save", "name")},
-        "parameters": model.count_params(), "training_flops_per_image": training_flops_per_image(model),
+        "parameters": model.count_params(), "training_flops_per_image": training_flops(model),
         "images_seen": len(train.images) * args.epochs,
-        "cpu": hardware.cpu_name(), "cpu_class": hardware.cpu_class(), "precision": policy,
+        "cpu": hardware.cpu_name(), "cpu_class": cpu_class, "precision": policy,
         "wall_seconds": round(wall), "cpu_seconds": round(cpu),
         "val_accuracy_per_epoch": [row["val_accuracy"] for row in log.rows],
         "train_accuracy_last_epoch": log.rows[-1]["accuracy"],

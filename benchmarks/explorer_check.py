@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-import explorer  # noqa: E402
-from data import load_test_images  # noqa: E402
-from model_files import ModelFileError, load_model, model_or_latest  # noqa: E402
+from convlab import explorer  # noqa: E402
+from convlab.data import load_test_images  # noqa: E402
+from convlab.saved_models import ModelFileError, load_model, model_or_latest  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -33,12 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-import artifacts  # noqa: E402
-import hardware  # noqa: E402
-import predict  # noqa: E402
-import preprocess  # noqa: E402
-from data import DATA_DIR_HELP, DataError, load_test_images  # noqa: E402
-from model_files import ModelFileError, load_model, model_or_latest  # noqa: E402
+from convlab import files, hardware, preprocess, unsure  # noqa: E402
+from convlab.data import DATA_DIR_HELP, DataError, load_test_images  # noqa: E402
+from convlab.saved_models import ModelFileError, load_model, model_or_latest  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "predict_unsure.json"
 SAMPLE_PHOTOS = ["grace_hopper.jpg", "Minduka_Present_Blue_Pack.png", "jacksboro_fault_dem.npz", "s1045.ima.gz"]
@@ -212,7 +209,8 @@ def main():
               "test images as photos": [preprocess.to_fashion_mnist(as_product_photo(x)) for x in x_test]}
     for kind, make in NOT_GARMENTS.items():
         groups[kind] = [preprocess.to_fashion_mnist(make(rng)) for _ in range(per_kind)]
-    probabilities = {group: predict.classify(model, images) for group, images in groups.items()}
+    probabilities = {group: model.predict(np.stack(images)[..., None], verbose=0)
+                     for group, images in groups.items()}
     correct = probabilities["test images"].argmax(axis=1) == y_test
     not_garments = np.concatenate([probabilities[kind] for kind in NOT_GARMENTS])
 
@@ -245,16 +243,16 @@ def main():
         print(f"{row['rule']:24}{row['threshold']:>10g}{flags['test images, right']:>11.1%}{wrong:>11}"
               f"{flags['test images as photos']:>8.1%}{flags['all non-garments']:>13.1%}  "
               f"{flags[fewest]:.0%} {fewest}")
-    own = shares("top probability below", predict.UNSURE_BELOW)
-    print(f"\npredict.py's rule, top probability below {predict.UNSURE_BELOW:g}, per group:")
+    own = shares("top probability below", unsure.UNSURE_BELOW)
+    print(f"\npredict.py's rule, top probability below {unsure.UNSURE_BELOW:g}, per group:")
     for group, share in own.items():
         print(f"  {group:26}{'-' if share is None else f'{share:.1%}':>7}")
 
     record = {"command": shlex.join(["python", *sys.argv]), "model": str(model_file),
               "test_accuracy": float(correct.mean()), "count": args.count, "per_kind": per_kind,
               "false_alarms": args.false_alarms, "cpu": hardware.cpu_name(), "rules": rows,
-              "predict_py": {"top probability below": predict.UNSURE_BELOW, "flagged": own}}
-    artifacts.write_json(args.results, record)
+              "predict_py": {"top probability below": unsure.UNSURE_BELOW, "flagged": own}}
+    files.write_json(args.results, record)
     print(f"\nWrote {args.results}")
 
 

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras  # noqa: E402
 
 import speed  # noqa: E402
-from data import VALIDATION_SIZE, load_fashion_mnist, split_validation  # noqa: E402
-from recipe import SEED  # noqa: E402
+from convlab.data import VALIDATION_SIZE, load_fashion_mnist, split_validation  # noqa: E402
+from convlab.recipe import SEED  # noqa: E402
 
 # What TensorFlow, oneDNN and OpenMP read from the environment about threads.
 THREAD_VARIABLES = ["TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_ENABLE_ONEDNN_OPTS",

@@ -24,9 +24,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
-import hardware  # noqa: E402
-import recipe  # noqa: E402
-from data import INPUT_SHAPE, NUM_CLASSES  # noqa: E402
+from convlab import hardware, recipe  # noqa: E402
+from convlab.data import INPUT_SHAPE, NUM_CLASSES  # noqa: E402
 from model import build_model  # noqa: E402
 
 

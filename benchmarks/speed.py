@@ -32,8 +32,6 @@ flags that matter, the precision each side used and the library versions.
 """
 
 import argparse
-import contextlib
-import io
 import math
 import os
 import platform
@@ -52,73 +50,18 @@ sys.path.insert(0, str(REPO))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
 
-import artifacts  # noqa: E402
+import course as notebook  # noqa: E402
 import cpu_usage  # noqa: E402
-import hardware  # noqa: E402
-import recipe  # noqa: E402
-import train as train_script  # noqa: E402
-from data import (DATA_DIR_HELP, INPUT_SHAPE, VALIDATION_SIZE, DataError, Images, load_fashion_mnist,  # noqa: E402
+from convlab import files, hardware, recipe, runs  # noqa: E402
+from convlab.data import (DATA_DIR_HELP, VALIDATION_SIZE, DataError, Images, load_fashion_mnist,  # noqa: E402
                   split_validation, to_dataset)
+from flops import training_flops  # noqa: E402
 from model import MODELS, build_model  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-COURSE_BATCH_SIZE = 32  # model.fit's default
-COURSE_EPOCHS = 5  # the course notebook's model.fit(..., epochs=5)
-COURSE_MODELS = ("dnn", "cnn")
 # --smoke: enough to run every line, nothing more.
 SMOKE_IMAGES, SMOKE_EPOCHS = 2000, 1
-
-
-def course_model(name):
-    """The course's models as the course writes them: images arrive already divided by 255."""
-    convolutions = []
-    if name == "cnn":
-        convolutions = [layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
-                        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2)]
-    return keras.Sequential([
-        keras.Input(shape=INPUT_SHAPE), *convolutions,
-        layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax"),
-    ], name=f"course_{name}")
-
-
-def training_flops(model):
-    """Multiply-adds x 2 per training image: forward, weight gradients, input gradients.
-
-    Input gradients are not needed below the first layer with weights, so the total
-    is 3 x forward minus that layer's forward (course CNN: 10.1 + 19.4 = 29.6 MFLOP).
-    """
-    forward = []
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            height, width, filters = layer.output.shape[1:]
-            forward.append(2 * height * width * filters * np.prod(layer.kernel.shape[:3]))
-        elif isinstance(layer, layers.Dense):
-            forward.append(2 * int(np.prod(layer.kernel.shape)))
-    return 3 * sum(forward) - forward[0]
-
-
-class Course:
-    """The course's recipe: float64 arrays divided by 255, batch 32, Adam 1e-3, float32."""
-
-    label = "course"
-
-    def __init__(self, name, train, test, total_epochs):
-        keras.mixed_precision.set_global_policy("float32")
-        self.model = course_model(name)
-        self.model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                           metrics=["accuracy"])
-        self.x, self.y = train.images[..., None] / 255.0, train.labels
-        self.test = (test.images[..., None] / 255.0, test.labels)
-        self.precision, self.batch_size = "float32", COURSE_BATCH_SIZE
-
-    def train(self, epoch, images=None):
-        """One epoch (or the first `images` of the data); returns its cpu_usage record."""
-        x, y = (self.x, self.y) if images is None else (self.x[:images], self.y[:images])
-        with cpu_usage.Window() as window:
-            self.model.fit(x, y, batch_size=self.batch_size, initial_epoch=epoch, epochs=epoch + 1, verbose=0)
-        return window.record
 
 
 class Project:
@@ -166,7 +109,7 @@ def busy(record):
 def throughput(name, train, test, windows, window):
     """Both recipes on the same fixed window of images, alternating; one warm-up window each."""
     sides = []
-    for kind in (Course, Project):
+    for kind in (notebook.Course, Project):
         keras.utils.set_random_seed(0)
         sides.append(kind(name, train, test, total_epochs=windows + 1))
     records = {side.label: [] for side in sides}
@@ -209,7 +152,7 @@ def first_reaching(totals, accuracies, target):
 def race(train, test, max_epochs, targets):
     """Both CNNs epoch by epoch, alternating: training seconds (wall and CPU) until each test-accuracy target."""
     keras.utils.set_random_seed(0)
-    course = Course("cnn", train, test, max_epochs)
+    course = notebook.Course("cnn", train, test, max_epochs)
     keras.utils.set_random_seed(0)
     project_epochs = min(max_epochs, MODELS["cnn"].epochs)
     project = Project("cnn", train, test, project_epochs)
@@ -248,51 +191,45 @@ def course_run(train, test, epochs, out, seed):
     train_seconds, epochs), for --whole-run to read both the same way.
     """
     results = {}
-    for name in COURSE_MODELS:
+    for name in notebook.MODELS:
         keras.utils.set_random_seed(seed)
-        side = Course(name, train, test, epochs)
+        side = notebook.Course(name, train, test, epochs)
         started = time.perf_counter()
         side.model.fit(side.x, side.y, batch_size=side.batch_size, epochs=epochs, verbose=2)
         seconds = time.perf_counter() - started
         _, accuracy = side.model.evaluate(*side.test, verbose=0)  # the notebook's model.evaluate(x_test, y_test)
         results[name] = {"epochs": epochs, "train_seconds": round(seconds, 1), "test_accuracy": accuracy}
         print(f"{name}: {seconds:.1f} s for {epochs} epochs, test accuracy {accuracy:.2%}", flush=True)
-    artifacts.write_json(artifacts.RunFolder(out).results, {"models": results})
+    files.write_json(runs.RunFolder(out).results, {"models": results})
 
 
 def train_flags(args, parser):
-    """train.py's flags for --whole-run's project side, checked by train.py's own parser before any run."""
+    """train.py's flags for --whole-run's project side (train.py checks them itself, in its first run)."""
     try:
         flags = shlex.split(args.train_flags)
     except ValueError as error:
         parser.error(f"--train-flags: {error}")
     if args.smoke:
         flags = ["--limit", str(SMOKE_IMAGES), "--epochs", str(SMOKE_EPOCHS), *flags]
-    refused = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(refused):
-            train_script.parse_args(flags)
-    except SystemExit:
-        why = refused.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]  # after argparse's "prog: error: "
-        parser.error(f"--train-flags: train.py refuses them: {why}")
     return flags
 
 
 def whole_run(data_dir, smoke, project_flags, repeats):
     """The course's notebook (--course-run) and train.py, each a fresh process timed whole.
 
-    Alternating course, project, course, project, ...: wall time and CPU time (the
+    Alternating project, course, project, course, ... (the project first, so that flags
+    train.py refuses stop the benchmark at once): wall time and CPU time (the
     children's, from getrusage) of everything a learner waits for: start-up, data,
     training, testing, and train.py's saving and figures. Each run writes into a
     temporary folder, removed afterwards; its output goes to a log there, shown if it fails.
     """
     data = ["--data-dir", data_dir] if data_dir else []
     commands = {
+        "project": [sys.executable, str(REPO / "train.py"), *data, *project_flags],
         "course": [sys.executable, str(Path(__file__).resolve()), "--course-run", *data,
                    *(["--smoke"] if smoke else [])],
-        "project": [sys.executable, str(REPO / "train.py"), *data, *project_flags],
     }
-    runs = []
+    records = []
     with tempfile.TemporaryDirectory(prefix="whole-run-") as scratch:
         for repeat in range(1, repeats + 1):
             for side, command in commands.items():
@@ -303,21 +240,21 @@ def whole_run(data_dir, smoke, project_flags, repeats):
                 if exit_code:
                     tail = "\n".join(log.read_text().splitlines()[-15:])
                     sys.exit(f"error: the {side} run failed (exit code {exit_code}): {shlex.join(command)}\n{tail}")
-                models = artifacts.read_json(artifacts.RunFolder(out).results)["models"]
+                models = files.read_json(runs.RunFolder(out).results)["models"]
                 record = {key: value for key, value in window.record.items() if key != "threads"}
-                runs.append({"recipe": side, "repeat": repeat, **record, "models": {
+                records.append({"recipe": side, "repeat": repeat, **record, "models": {
                     name: {key: models[name][key] for key in ("epochs", "train_seconds", "test_accuracy")}
                     for name in models}})
                 print(f"    {side} run {repeat}: {record['wall_seconds']:.1f} s, {record['cpu_seconds']:.1f} CPU s, "
                       f"{busy(record)}; " + ", ".join(f"{name} {m['test_accuracy']:.2%}"
-                                                      for name, m in runs[-1]["models"].items()), flush=True)
-    return {"commands": {side: shlex.join(command) for side, command in commands.items()}, "runs": runs}
+                                                      for name, m in records[-1]["models"].items()), flush=True)
+    return {"commands": {side: shlex.join(command) for side, command in commands.items()}, "runs": records}
 
 
 def machine():
     """What a result was measured on."""
-    return {"cpu": hardware.cpu_name(), "cpu_class": hardware.cpu_class(), "cores": cpu_usage.cores(),
-            "cpu_flags": sorted(hardware.cpu_flags() & set(hardware.SPEED_FLAGS)),
+    return {"cpu": hardware.cpu_name(), "cpu_class": cpu_usage.cpu_class(hardware.cpu_flags()),
+            "cores": cpu_usage.cores(), "cpu_flags": sorted(hardware.cpu_flags() & set(cpu_usage.SPEED_FLAGS)),
             "platform": platform.platform(), "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
@@ -337,7 +274,7 @@ def main(argv=None):
     parser.add_argument("--train-flags", default="", metavar="'FLAGS'",
                         help="--whole-run: flags for train.py, e.g. --train-flags='--epochs 5' (default: none)")
     parser.add_argument("--course-run", action="store_true",
-                        help=f"only the course's notebook: both models, {COURSE_EPOCHS} epochs on all training images, "
+                        help=f"only the course's notebook: both models, {notebook.EPOCHS} epochs on all training images, "
                              "then tested; writes results.json to --out")
     parser.add_argument("--seed", type=int, default=0,
                         help="--course-run: seeds the weights and the shuffling (default: %(default)s)")
@@ -358,10 +295,10 @@ def main(argv=None):
     if args.course_run:  # the notebook trains on all 60,000 images: it holds none out
         if args.smoke:
             train = Images(*(part[:SMOKE_IMAGES] for part in train))
-        course_run(train, test, SMOKE_EPOCHS if args.smoke else COURSE_EPOCHS, args.out, args.seed)
+        course_run(train, test, SMOKE_EPOCHS if args.smoke else notebook.EPOCHS, args.out, args.seed)
         return
 
-    cpu_class = hardware.cpu_class()
+    cpu_class = cpu_usage.cpu_class(hardware.cpu_flags())
     policy, why = hardware.choose_precision("auto")
     print(f"CPU: {hardware.cpu_name()}, {cpu_usage.cores()} cores, class {cpu_class}; "
           f"this project's precision: {policy} ({why}); * marks fewer than "
@@ -388,7 +325,7 @@ def main(argv=None):
         results["cnn_race"] = race(train, test, args.max_epochs, args.targets)
         print("\n" + table(results))
         path = args.out / f"speed-{cpu_class}.json"
-    artifacts.write_json(path, {"machine": machine(), "versions": hardware.library_versions(),
+    files.write_json(path, {"machine": machine(), "versions": hardware.library_versions(),
                                 "settings": settings, "results": results})
     print(f"\nWrote {path}")
 
@@ -438,14 +375,14 @@ def table(results):
 def whole_run_table(runs):
     """Each run, then the medians side by side and the accuracy gains: the default run against the course."""
     rows = [f"{'run':<12}{'wall s':>9}{'CPU s':>9}{'cores':>8}{'idle':>6}{'steal':>6}"
-            + "".join(f"{f'{name} test':>11}" for name in COURSE_MODELS)]
+            + "".join(f"{f'{name} test':>11}" for name in notebook.MODELS)]
     for run in runs:
         idle, steal = (f"{run[key]:.0%}" if run[key] is not None else "-" for key in ("idle_share", "steal_share"))
         rows.append(f"{run['recipe'] + ' ' + str(run['repeat']):<12}"
                     f"{run['wall_seconds']:>9.1f}{run['cpu_seconds']:>9.1f}"
                     f"{run['busy_cores']:>6.2f}{' *' if run['underused'] else '  '}{idle:>6}{steal:>6}"
                     + "".join(f"{run['models'][name]['test_accuracy']:>11.2%}" if name in run["models"]
-                              else f"{'-':>11}" for name in COURSE_MODELS))
+                              else f"{'-':>11}" for name in notebook.MODELS))
 
     def median(side, key):
         return statistics.median(run[key] for run in runs if run["recipe"] == side)
@@ -456,11 +393,11 @@ def whole_run_table(runs):
         rows.append(f"{label:<28}{course:>10.1f}{project:>10.1f}{ratio(course, project, inverse=True):>9}")
     accuracy = {}
     for side in ("course", "project"):
-        for name in COURSE_MODELS:
+        for name in notebook.MODELS:
             values = [run["models"][name]["test_accuracy"] for run in runs
                       if run["recipe"] == side and name in run["models"]]
             accuracy[side, name] = statistics.mean(values) if values else None
-    for name in COURSE_MODELS:
+    for name in notebook.MODELS:
         course, project = accuracy["course", name], accuracy["project", name]
         gain = "n/a" if None in (course, project) else f"{100 * (project - course):+.2f} pt"
         rows.append(f"{f'{name} test accuracy, mean':<28}{course:>10.2%}"

@@ -20,7 +20,7 @@ def find_data_dir():
     shared = REPO.parent / "shared" / "data" / "fashion-mnist"
     if shared.is_dir():
         return shared
-    from data import keras_cached_files
+    from convlab.data import keras_cached_files
 
     return Path(next(iter(keras_cached_files().values()))).parent
 
@@ -43,9 +43,10 @@ def as_photo(image, path, rng):
 
 
 def copy_project(folder):
-    """The project's scripts copied into `folder`, as in a fresh clone: their runs/ is folder/runs."""
+    """The project's scripts and library copied into `folder`, as in a fresh clone: their runs/ is folder/runs."""
     for source in REPO.glob("*.py"):
         shutil.copy(source, folder)
+    shutil.copytree(REPO / "convlab", folder / "convlab", ignore=shutil.ignore_patterns("__pycache__"))
     return folder
 
 
@@ -57,7 +58,7 @@ def run_script(*args, timeout=600):
 
 @pytest.fixture(scope="session")
 def fashion_mnist():
-    from data import load_fashion_mnist
+    from convlab.data import load_fashion_mnist
 
     return load_fashion_mnist(DATA_DIR)
 

@@ -12,7 +12,7 @@ from model import build_model
 def before_and_after_augmentation(model, images, training):
     """The images as rescaled, and as the first conv layer receives them after augmentation."""
     layers = keras.Model(model.inputs, [model.get_layer("rescale").output, model.get_layer("random_shift").output])
-    return [keras.ops.convert_to_numpy(x) for x in layers(images, training=training)]
+    return [keras.ops.convert_to_numpy(x) for x in layers([images], training=training)]
 
 
 def test_augmentation_never_touches_evaluation_images(fashion_mnist):

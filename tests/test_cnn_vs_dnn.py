@@ -3,8 +3,8 @@
 import keras
 import numpy as np
 
-import recipe
-from data import to_dataset
+from convlab import recipe
+from convlab.data import to_dataset
 from model import build_model
 
 IMAGES, EPOCHS, BATCH_SIZE, PEAK_LEARNING_RATE = 6000, 2, 32, 3e-3
@@ -16,7 +16,8 @@ def accuracy_after_training(name, fashion_mnist, seed):
     keras.utils.set_random_seed(seed)
     model = build_model(name)
     recipe.compile_for_training(model, PEAK_LEARNING_RATE, total_steps=-(-IMAGES // BATCH_SIZE) * EPOCHS)
-    model.fit(to_dataset(x_train[:IMAGES], y_train[:IMAGES], BATCH_SIZE, shuffle_seed=seed), epochs=EPOCHS, verbose=0)
+    model.fit(to_dataset(x_train[:IMAGES], y_train[:IMAGES], BATCH_SIZE, shuffle_seed=seed), epochs=EPOCHS,
+              shuffle=False, verbose=0)  # the dataset shuffles
     predicted = model.predict(to_dataset(x_test, y_test, 1000), verbose=0).argmax(axis=1)
     return float(np.mean(predicted == y_test))
 

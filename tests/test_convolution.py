@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import convolution
-from convolution import EDGES, FILTERS, HORIZONTAL_LINES, VERTICAL_LINES
+from convlab import convolution
+from convlab.convolution import EDGES, FILTERS, HORIZONTAL_LINES, VERTICAL_LINES
 
 rng = np.random.default_rng(0)
 # (image shape, kernel shape): the course's 28x28 and 3x3, then shapes that catch swapped axes.

@@ -45,13 +45,12 @@ def test_schedstat_gives_the_wait_for_a_core_and_the_times_run():
     assert cpu_usage.parse_schedstat("1349000000 25000000 812\n") == (0.025, 812)
 
 
-def test_cpuinfo_field(tmp_path):
-    path = tmp_path / "cpuinfo"
-    path.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\n")
-    assert cpu_usage.cpuinfo_field("model name", path) == "AMD EPYC 7B13"
-    assert cpu_usage.cpuinfo_field("flags", path) == "fpu avx2 fma"
-    assert cpu_usage.cpuinfo_field("bogomips", path) is None
-    assert cpu_usage.cpuinfo_field("flags", tmp_path / "none") is None
+@pytest.mark.parametrize("flags, cpu_class", [
+    ({"fpu", "avx2", "fma"}, "avx2"), ({"avx2", "avx512f"}, "avx512f"),
+    ({"avx2", "avx512f", "avx512_bf16"}, "avx512_bf16"), ({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}, "amx_bf16"),
+])
+def test_the_cpu_class_is_its_fastest_vector_extension(flags, cpu_class):
+    assert cpu_usage.cpu_class(flags) == cpu_class
 
 
 def test_usage_between_two_snapshots():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA_DIR
-from data import FILES, TEST_FILES, DataError, load_fashion_mnist, load_test_images, split_validation
+from convlab.data import FILES, TEST_FILES, DataError, load_fashion_mnist, load_test_images, split_validation
 
 
 def test_real_files_load_with_the_documented_shapes(fashion_mnist):

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-import explorer
+from convlab import explorer, feature_maps
 import visualize
 from conftest import DATA_DIR, mixed_bfloat16_copy, run_script
 from model import build_model
@@ -60,8 +60,7 @@ def page_results(page_run, tmp_path_factory):
 
 def keras_answers(model, images):
     """Keras' probabilities, and every Conv2D/MaxPooling2D layer's maps, for uint8 images."""
-    layers = visualize.feature_layers(model, "model")
-    return visualize.extract_features(model, layers, images)
+    return feature_maps.extract(model, feature_maps.feature_layers(model), images)
 
 
 def test_writes_one_self_contained_page(page_run):

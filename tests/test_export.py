@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import artifacts
+from convlab import files, runs
 import export
 from conftest import mixed_bfloat16_copy, run_script
 from model import build_model
@@ -35,7 +35,7 @@ def exported(model_dir, tmp_path_factory):
 
 def predictions(folder, name, images):
     """Class probabilities of the .keras model, the SavedModel and the TFLite file."""
-    run_folder = artifacts.RunFolder(folder)
+    run_folder = runs.RunFolder(folder)
     original = keras.models.load_model(run_folder.model(name), compile=False).predict(images, verbose=0)
     served = tf.saved_model.load(str(run_folder.saved_model(name)))  # kept: its functions need it alive
     saved_model = served.serve(images).numpy()
@@ -90,12 +90,12 @@ def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path):
     folder = tmp_path / "cnn_savedmodel"
     folder.mkdir()
     (folder / "saved_model.pb").write_text("old")
-    with pytest.raises(RuntimeError), artifacts.atomic_directory(folder) as temporary:
+    with pytest.raises(RuntimeError), files.atomic_directory(folder) as temporary:
         temporary.mkdir()
         (temporary / "saved_model.pb").write_text("half")
         raise RuntimeError("crash while writing")
     assert (folder / "saved_model.pb").read_text() == "old" and list(tmp_path.iterdir()) == [folder]
-    with artifacts.atomic_directory(folder) as temporary:
+    with files.atomic_directory(folder) as temporary:
         temporary.mkdir()
         (temporary / "saved_model.pb").write_text("new")
     assert [path.name for path in folder.iterdir()] == ["saved_model.pb"]

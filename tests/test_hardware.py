@@ -2,7 +2,7 @@
 
 import pytest
 
-import hardware
+from convlab import hardware
 
 
 @pytest.mark.parametrize("flags, capability, policy, why", [
@@ -26,3 +26,12 @@ def test_choose_precision_asks_about_this_machine_only_for_auto(monkeypatch):
     assert hardware.choose_precision("auto") == ("mixed_bfloat16", "GPU with compute capability 8.6")
     assert hardware.choose_precision("float16") == ("mixed_float16", "requested")
     assert hardware.choose_precision("float32") == ("float32", "requested")
+
+
+def test_cpuinfo_field(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\n")
+    assert hardware.cpuinfo_field("model name", path) == "AMD EPYC 7B13"
+    assert hardware.cpuinfo_field("flags", path) == "fpu avx2 fma"
+    assert hardware.cpuinfo_field("bogomips", path) is None
+    assert hardware.cpuinfo_field("flags", tmp_path / "none") is None

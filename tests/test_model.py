@@ -1,4 +1,4 @@
-"""The models have the documented architecture: shapes, parameter counts, layer names."""
+"""The models have the documented architecture: the lesson's shapes, the README's parameter counts."""
 
 import keras
 import numpy as np
@@ -33,15 +33,12 @@ def test_course_cnn_layers_shrink_the_image_as_the_lesson_says():
     assert [layer.name for layer in model.layers][-3:] == ["flatten", "dense", "predictions"]
 
 
-@pytest.mark.parametrize("filters, last_pool, parameters", [
-    ((32,), (13, 13, 32), 320 + 5408 * 128 + 128 + 1290),
-    ((16, 16), (5, 5, 16), 160 + 2320 + 400 * 128 + 128 + 1290),
-    ((32, 32, 32), (1, 1, 32), 320 + 9248 + 9248 + 32 * 128 + 128 + 1290),
+@pytest.mark.parametrize("filters, last_pool", [
+    ((32,), (13, 13, 32)), ((16, 16), (5, 5, 16)), ((32, 32, 32), (1, 1, 32)),
 ])
-def test_configurable_conv_stack(filters, last_pool, parameters):
+def test_the_course_exercises_conv_stacks_shrink_the_image_block_by_block(filters, last_pool):
     model = build_model("cnn", conv_filters=filters)
     assert tuple(model.get_layer(f"pool_{len(filters)}").output.shape[1:]) == last_pool
-    assert model.count_params() == parameters
 
 
 @pytest.mark.parametrize("filters, message", [
@@ -51,11 +48,3 @@ def test_configurable_conv_stack(filters, last_pool, parameters):
 def test_impossible_conv_stack_is_refused(filters, message):
     with pytest.raises(ValueError, match=message):
         build_model("cnn", conv_filters=filters)
-
-
-def test_feature_map_model_can_be_built_from_inputs_and_layer_outputs():
-    model = build_model("cnn")
-    conv_layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    features = keras.Model(model.inputs, [layer.output for layer in conv_layers])
-    maps = features(np.zeros((2, 28, 28, 1), np.uint8))
-    assert [tuple(m.shape) for m in maps] == [(2, 26, 26, 64), (2, 11, 11, 64)]

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-import distributed
+from convlab import cluster
 
 from conftest import REPO, SCRIPT_ENV
 
@@ -95,7 +95,7 @@ def test_two_workers_train_as_one_and_only_the_chief_keeps_results(tmp_path):
     assert [row["epoch"] for row in history(tmp_path / "out0")] == [1, 2]
 
     import keras
-    from data import load_fashion_mnist, to_dataset
+    from convlab.data import load_fashion_mnist, to_dataset
     from conftest import DATA_DIR
 
     _, (x_test, y_test) = load_fashion_mnist(DATA_DIR)
@@ -157,8 +157,8 @@ def run_with_tf_config(value, tmp_path, timeout=60):
      "TF_CONFIG: task index 2 is outside the cluster"),
 ])
 def test_bad_tf_config_is_refused_with_one_message(value, message):
-    with pytest.raises(distributed.ClusterError) as error:
-        distributed.cluster_task({} if value is None else {"TF_CONFIG": value})
+    with pytest.raises(cluster.ClusterError) as error:
+        cluster.cluster_task({} if value is None else {"TF_CONFIG": value})
     assert str(error.value).startswith(message)
 
 
@@ -182,42 +182,45 @@ def test_a_peer_that_never_answers_gives_up_after_the_timeout(tmp_path, monkeypa
 
 @pytest.mark.parametrize("value", ["soon", "0", "-5", "inf", "nan"])
 def test_a_bad_cluster_timeout_is_refused_with_one_message(value):
-    with pytest.raises(distributed.ClusterError, match="CLUSTER_TIMEOUT_SECONDS must be a positive number"):
-        distributed.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": value})
-    assert distributed.cluster_timeout({}) == 120 and distributed.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": "2.5"}) == 2.5
+    with pytest.raises(cluster.ClusterError, match="CLUSTER_TIMEOUT_SECONDS must be a positive number"):
+        cluster.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": value})
+    assert cluster.cluster_timeout({}) == 120 and cluster.cluster_timeout({"CLUSTER_TIMEOUT_SECONDS": "2.5"}) == 2.5
 
 
-def stopped_worker_backups(index, out, monkeypatch, capsys):
-    """Where train.py, stopped on worker `index` of a two-worker run, says the completed epochs are backed up."""
-    import train
-    from recipe import Interrupted
-
-    def stopped(args):
-        raise Interrupted("cnn after 1 of 2 epochs")
-
-    monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], index))
-    monkeypatch.setattr(train, "run", stopped)
-    with pytest.raises(SystemExit) as exit:
-        train.main(["--strategy", "multiworker", "--out", str(out)])
-    assert exit.value.code == 130
-    message = capsys.readouterr().err
-    assert message.startswith("\nStopped during cnn after 1 of 2 epochs. Completed epochs are backed up in ")
-    return re.search(r"backed up in (.+)\.\n", message).group(1)
+def worker_folder(index, out):
+    """The folder worker `index` of a two-worker run with --out `out` writes to."""
+    return cluster.output_folder(cluster.cluster_task({"TF_CONFIG": tf_config([1, 2], index)}), out)
 
 
-def test_a_stopped_chief_backs_up_into_out(tmp_path, monkeypatch, capsys):
-    assert stopped_worker_backups(0, tmp_path / "out", monkeypatch, capsys) == str(tmp_path / "out" / "backup")
+def test_the_chief_writes_into_out(tmp_path):
+    assert worker_folder(0, tmp_path / "out") == tmp_path / "out"
 
 
-def test_a_stopped_worker_backs_up_into_a_temporary_folder_that_resume_finds_again(tmp_path, monkeypatch, capsys):
+def test_another_worker_writes_into_a_temporary_folder_that_resume_finds_again(tmp_path):
     """Not in --out (only the chief writes there): in the system's temporary folder, under a name
     that is the same for the same worker and --out (so --resume finds it) and differs otherwise."""
     import tempfile
 
-    backups = stopped_worker_backups(1, tmp_path / "out", monkeypatch, capsys)
-    assert re.fullmatch(re.escape(tempfile.gettempdir()) + r"/train-worker1-[0-9a-f]{10}/backup", backups), backups
-    assert stopped_worker_backups(1, tmp_path / "out", monkeypatch, capsys) == backups
-    assert stopped_worker_backups(1, tmp_path / "other", monkeypatch, capsys) != backups
+    folder = worker_folder(1, tmp_path / "out")
+    assert re.fullmatch(re.escape(tempfile.gettempdir()) + r"/train-worker1-[0-9a-f]{10}", str(folder)), folder
+    assert worker_folder(1, tmp_path / "out") == folder
+    assert worker_folder(1, tmp_path / "other") != folder
+
+
+def test_a_stopped_run_says_where_its_epochs_are_backed_up_and_how_to_resume(tmp_path, monkeypatch, capsys):
+    import train
+    from convlab.recipe import Interrupted
+
+    def stopped(args):
+        raise Interrupted("cnn after 1 of 2 epochs", tmp_path / "worker" / "backup")
+
+    monkeypatch.setattr(train, "run", stopped)
+    with pytest.raises(SystemExit) as exit:
+        train.main(["--out", str(tmp_path / "out")])
+    assert exit.value.code == 130
+    assert capsys.readouterr().err == (f"\nStopped during cnn after 1 of 2 epochs. Completed epochs are backed up in "
+                                       f"{tmp_path / 'worker' / 'backup'}.\n"
+                                       f"Resume with: python train.py --resume {tmp_path / 'out'}\n")
 
 
 def test_multiworker_on_an_untested_keras_stops_with_one_line(tmp_path, monkeypatch):
@@ -233,4 +236,4 @@ def test_multiworker_on_an_untested_keras_stops_with_one_line(tmp_path, monkeypa
                                "Keras 3.16.0: pip install 'keras==3.15.*', or train without --strategy multiworker.")
     assert not (tmp_path / "out").exists()
     # Training in one process does not patch Keras, so it runs on any Keras version.
-    assert distributed.task_for("none") is None and distributed.task_for("auto") is None
+    assert cluster.task_for("none") is None and cluster.task_for("auto") is None

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import predict
-import preprocess
+from convlab import preprocess
 from conftest import as_photo, run_script
 from model import build_model
 
@@ -215,7 +215,7 @@ def transparent_garment(path):
 
 
 def test_a_transparent_png_is_shown_and_classified_on_white(tmp_path):
-    import figures
+    from convlab import figures
 
     transparent_garment(tmp_path / "boot.png")
     sample = predict.photo_sample(tmp_path / "boot.png", preprocess.to_fashion_mnist)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import preprocess
+from convlab import preprocess
 
 
 def garment_on_white(size=(300, 400), box=(50, 150, 200, 260), shade=40):

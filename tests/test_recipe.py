@@ -5,8 +5,8 @@ import math
 import pytest
 
 import model
-import recipe
 import train
+from convlab import recipe
 
 
 @pytest.mark.parametrize("step, learning_rate", [
@@ -22,8 +22,9 @@ def test_schedule_warms_up_to_the_peak_then_decays_to_zero(step, learning_rate):
     assert math.isclose(float(schedule(step)), learning_rate, rel_tol=1e-5, abs_tol=1e-9)
 
 
-def settings(*flags, name="cnn"):
-    return train.model_settings(name, train.parse_args(["--models", name, *flags]))
+def settings(name="cnn", **flags):
+    """The settings train.py hands recipe.py for a model, given flags as keywords (None: not given)."""
+    return recipe.Settings.for_model(name, model.MODELS[name], **flags)
 
 
 def test_without_flags_each_model_trains_with_its_recipe():
@@ -34,15 +35,16 @@ def test_without_flags_each_model_trains_with_its_recipe():
 
 
 def test_given_flags_override_the_recipe():
-    assert settings("--epochs", "3", "--learning-rate", "0.01", "--batch-size", "64", "--seed", "7",
-                    "--conv-filters", "32", "--target-accuracy", "0.9") == recipe.Settings(
+    assert settings(epochs=3, learning_rate=0.01, batch_size=64, seed=7, conv_filters=(32,),
+                    target_accuracy=0.9) == recipe.Settings(
         "cnn", epochs=3, learning_rate=0.01, batch_size=64, seed=7, conv_filters=(32,), target_accuracy=0.9)
     # One flag changes one setting: the others stay the recipe's.
-    assert settings("--epochs", "3", name="cnn_plus") == recipe.Settings("cnn_plus", epochs=3, learning_rate=3e-3,
+    assert settings("cnn_plus", epochs=3, learning_rate=None, target_accuracy=None) == recipe.Settings("cnn_plus", epochs=3, learning_rate=3e-3,
                                                                          batch_size=128, seed=42)
 
 
 def test_a_model_added_to_the_registry_is_a_models_choice_with_its_recipe(monkeypatch):
     monkeypatch.setitem(model.MODELS, "tiny", model.Registered(model.dnn, epochs=3, learning_rate=5e-4))
+    assert train.parse_args(["--models", "tiny"]).models == ["tiny"]
     assert settings(name="tiny") == recipe.Settings("tiny", epochs=3, learning_rate=5e-4, batch_size=128, seed=42)
     assert model.build_model("tiny").count_params() == 101_770  # the dnn's builder

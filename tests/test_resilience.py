@@ -9,16 +9,17 @@ import sys
 import time
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import artifacts
+from convlab import files
 from conftest import REPO, SCRIPT_ENV, copy_project, run_script
 
 QUICK = ["--limit", "3000", "--validation-size", "1000", "--models", "cnn"]
 
 
-def start_training(epochs, out=None, script=REPO / "train.py"):
+def start_training(epochs, out=None, script=REPO / "train.py", flags=()):
     """train.py in the background, as a user's terminal would run it; without `out`, into a new folder in runs/."""
-    return subprocess.Popen([sys.executable, script, *QUICK, "--epochs", str(epochs),
+    return subprocess.Popen([sys.executable, script, *QUICK, "--epochs", str(epochs), *flags,
                              *(["--out", out] if out else [])],
                             cwd=REPO, env=SCRIPT_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -36,18 +37,25 @@ def history(out, name="cnn"):
         return []
 
 
+def logged_epochs(folder):
+    """The epochs TensorBoard shows in `folder`'s accuracy curve, as it reads them."""
+    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    return sorted(event.step for event in events.Tensors("epoch_accuracy"))
+
+
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory):
-    """A run of 6 epochs in its own folder under runs/ of a copy of the project, SIGKILLed as
-    soon as its history shows 2 completed epochs. Returns that folder."""
+    """A run of 6 epochs with --tensorboard in its own folder under runs/ of a copy of the project,
+    SIGKILLed as soon as its history shows 2 completed epochs. Returns that folder."""
     runs = copy_project(tmp_path_factory.mktemp("killed")) / "runs"
-    process = start_training(epochs=6, script=runs.parent / "train.py")
+    process = start_training(epochs=6, script=runs.parent / "train.py", flags=["--tensorboard"])
     while not list(runs.glob("*/run_state.json")) and process.poll() is None:
         time.sleep(0.02)
     (out,) = [state.parent for state in runs.glob("*/run_state.json")]
     wait_for_epochs(out, 2, process)
     process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.communicate()
     assert process.returncode == -signal.SIGKILL
     assert 2 <= len(history(out)) < 6, "the run was not stopped mid-way"
     return out
@@ -68,25 +76,27 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130  # as the shell reports a command stopped by Ctrl-C
     assert "Stopped during cnn after" in stderr and "of 20 epochs." in stderr
-    assert f"Resume with: python train.py {' '.join(QUICK)} --epochs 20 --out {tmp_path} --resume" in stderr
+    assert f"Resume with: python train.py --resume {tmp_path}\n" in stderr
     assert "Traceback" not in stderr
 
 
-def test_a_bare_resume_finishes_the_killed_run_and_makes_it_the_latest(killed_run, tmp_path):
-    """In a second copy of the project holding the killed run and a run that finished before it."""
+def test_a_bare_resume_finishes_the_killed_run_with_its_flags_and_makes_it_the_latest(killed_run, tmp_path):
+    """In a second copy of the project holding the killed run and a run that finished before it:
+    `python train.py --resume` alone trains on with the stopped run's flags, --tensorboard included."""
     runs = copy_project(tmp_path) / "runs"
     out = runs / killed_run.name
     shutil.copytree(killed_run, out)
     (runs / "2000-01-01_000000-dnn").mkdir()
-    artifacts.write_json(runs / "2000-01-01_000000-dnn" / "results.json", {"models": {"dnn": {}}})
+    files.write_json(runs / "2000-01-01_000000-dnn" / "results.json", {"models": {"dnn": {}}})
     (runs / "latest").write_text("2000-01-01_000000-dnn\n")
-    result = run_script(runs.parent / "train.py", *QUICK, "--epochs", "6", "--resume")
+    result = run_script(runs.parent / "train.py", "--resume")
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(f"Run folder: {out} (resuming)\n")
     assert "Resuming cnn after epoch" in result.stdout
     assert [row["epoch"] for row in history(out)] == [1, 2, 3, 4, 5, 6]
     results = json.loads((out / "results.json").read_text())
-    assert results["models"]["cnn"]["epochs"] == 6
+    assert results["models"]["cnn"]["epochs"] == 6 and list(results["models"]) == ["cnn"]
+    assert logged_epochs(out / "logs" / "cnn" / "train") == [0, 1, 2, 3, 4, 5]  # each epoch logged once
     assert not (out / "backup").exists() and not (out / "run_state.json").exists()
     assert (runs / "latest").read_text() == f"{killed_run.name}\n"
     assert sorted(path.name for path in runs.iterdir()) == ["2000-01-01_000000-dnn", killed_run.name, "latest"]
@@ -129,14 +139,14 @@ def test_diverging_run_stops_with_no_model(tmp_path):
 
 def test_interrupted_write_keeps_the_previous_file(tmp_path, monkeypatch):
     path = tmp_path / "results.json"
-    artifacts.write_json(path, {"run": "previous"})
+    files.write_json(path, {"run": "previous"})
 
     def crash(source, destination):  # the process dies between writing and renaming
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        artifacts.write_json(path, {"run": "newer"})
+        files.write_json(path, {"run": "newer"})
     assert json.loads(path.read_text()) == {"run": "previous"}
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # no temporary left behind
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import artifacts
+from convlab import files, runs
 import export
 import predict
 import train
@@ -90,11 +90,10 @@ def test_tensorboard_on_runs_shows_each_run_once(two_runs):
 @pytest.fixture
 def in_project(two_runs, monkeypatch):
     """This process's scripts, looking at the copy's runs/."""
-    runs, *_ = two_runs
-    monkeypatch.setattr(artifacts, "RUNS_DIR", runs)
-    monkeypatch.setattr(artifacts, "LATEST", runs / "latest")
+    runs_dir, *_ = two_runs
+    monkeypatch.setattr(runs, "RUNS_DIR", runs_dir)
     monkeypatch.setenv("FASHION_MNIST_DIR", str(DATA_DIR))
-    return runs / (runs / "latest").read_text().strip()
+    return runs_dir / (runs_dir / "latest").read_text().strip()
 
 
 def test_predict_and_visualize_use_the_latest_runs_cnn_and_draw_beside_it(in_project, capsys):
@@ -114,8 +113,7 @@ def test_export_takes_the_latest_runs_models(in_project, capsys):
 
 @pytest.mark.parametrize("script", [predict, visualize, export])
 def test_before_any_run_each_script_says_to_train_first(script, tmp_path, monkeypatch):
-    monkeypatch.setattr(artifacts, "RUNS_DIR", tmp_path / "runs")
-    monkeypatch.setattr(artifacts, "LATEST", tmp_path / "runs" / "latest")
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
     with pytest.raises(SystemExit) as exit:
         script.main(["--test-index", "0"] if script is predict else [])
     assert exit.value.code.startswith(f"error: no trained model yet: no run in {tmp_path / 'runs'} has finished.\n"
@@ -124,9 +122,8 @@ def test_before_any_run_each_script_says_to_train_first(script, tmp_path, monkey
 
 
 def test_a_latest_run_that_was_deleted_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(artifacts, "RUNS_DIR", tmp_path)
-    monkeypatch.setattr(artifacts, "LATEST", tmp_path / "latest")
-    artifacts.mark_latest(tmp_path / "2026-01-02_030405-cnn")
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path)
+    runs.mark_latest(tmp_path / "2026-01-02_030405-cnn")
     with pytest.raises(SystemExit) as exit:
         predict.main(["--test-index", "0"])
     assert exit.value.code.startswith(f"error: {tmp_path / 'latest'} names 2026-01-02_030405-cnn, "
@@ -137,29 +134,29 @@ def test_a_latest_run_that_was_deleted_is_named(tmp_path, monkeypatch):
 
 
 def test_run_folders_are_named_by_start_and_models_and_never_reused(tmp_path, monkeypatch):
-    monkeypatch.setattr(artifacts, "RUNS_DIR", tmp_path)
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path)
     start = datetime.datetime(2026, 11, 25, 20, 34, 5)
-    first = artifacts.new_run_path(["dnn", "cnn"], now=start)
+    first = runs.new_run_path(["dnn", "cnn"], now=start)
     assert first == tmp_path / "2026-11-25_203405-dnn-cnn"
     first.mkdir()
-    assert artifacts.new_run_path(["dnn", "cnn"], now=start) == tmp_path / "2026-11-25_203405-dnn-cnn-2"
+    assert runs.new_run_path(["dnn", "cnn"], now=start) == tmp_path / "2026-11-25_203405-dnn-cnn-2"
     assert train.parse_args(["--models", "cnn"]).out.parent == tmp_path
 
 
 def test_a_bare_resume_takes_the_most_recently_stopped_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(artifacts, "RUNS_DIR", tmp_path)
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path)
     for minutes_ago, name in [(3, "old"), (1, "new"), (2, "middle")]:
-        state = artifacts.RunFolder(tmp_path / name).state
-        artifacts.write_json(state, {})
+        state = runs.RunFolder(tmp_path / name).state
+        files.write_json(state, {})
         os.utime(state, (time.time() - 60 * minutes_ago,) * 2)
     (tmp_path / "finished").mkdir()
-    assert artifacts.stopped_runs() == [tmp_path / "new", tmp_path / "middle", tmp_path / "old"]
+    assert runs.stopped_runs() == [tmp_path / "new", tmp_path / "middle", tmp_path / "old"]
     assert train.parse_args(["--resume"]).out == tmp_path / "new"
     assert train.parse_args(["--resume", str(tmp_path / "old")]).out == tmp_path / "old"
 
 
 def test_a_bare_resume_with_nothing_stopped_is_refused(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(artifacts, "RUNS_DIR", tmp_path)
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path)
     (tmp_path / "finished").mkdir()
     with pytest.raises(SystemExit) as exit:
         train.parse_args(["--resume"])

@@ -30,7 +30,7 @@ def test_whole_run_smoke_times_both_sides_in_turn(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(next(tmp_path.glob("whole-run-*.json")).read_text())["results"]
     assert report["commands"]["project"].endswith("train.py --limit 2000 --epochs 1")
-    assert [run["recipe"] for run in report["runs"]] == ["course", "project"]
+    assert [run["recipe"] for run in report["runs"]] == ["project", "course"]  # train.py first: it checks its flags
     for run in report["runs"]:
         assert run["cpu_seconds"] > 1  # a whole process: TensorFlow's start-up alone takes seconds
         assert 0 < run["utilisation"] <= 1.02 and 0 <= run["idle_share"] <= 1
@@ -39,3 +39,11 @@ def test_whole_run_smoke_times_both_sides_in_turn(tmp_path):
             assert accuracy > 0.5  # 2,000 images, one epoch; chance is 0.10
             assert f"{accuracy:.2%}" in result.stdout
     assert "median of the runs" in result.stdout and "CPU seconds" in result.stdout
+
+
+def test_whole_run_stops_at_once_on_flags_train_py_refuses(tmp_path):
+    result = run_script("benchmarks/speed.py", "--whole-run", "--smoke", "--repeats", "1", "--out", tmp_path,
+                        "--train-flags=--epochs 0")
+    assert result.returncode == 1
+    assert "error: the project run failed (exit code 2)" in result.stderr
+    assert "--epochs must be at least 1, got 0" in result.stderr and not list(tmp_path.iterdir())

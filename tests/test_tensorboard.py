@@ -9,10 +9,10 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import artifacts
+from convlab import files, runs
 import train
 
-from recipe import TrainingError
+from convlab import tensorboard_logging
 
 EPOCHS = 3  # conftest.short_run's
 QUICK = ["--limit", "2000", "--validation-size", "500", "--epochs", "2"]
@@ -35,7 +35,7 @@ def summaries(folder):
 
 def test_one_folder_per_model_so_their_curves_overlay(logged_run):
     out, _ = logged_run
-    logs = artifacts.RunFolder(out).logs
+    logs = runs.RunFolder(out).logs
     assert sorted(run.relative_to(logs).as_posix() for run in logs.glob("*/*")) == [
         "cnn/feature_maps", "cnn/train", "cnn/validation", "dnn/train", "dnn/validation"]
 
@@ -43,8 +43,8 @@ def test_one_folder_per_model_so_their_curves_overlay(logged_run):
 @pytest.mark.parametrize("model", ["dnn", "cnn"])
 def test_scalars_hold_one_value_per_epoch_and_match_the_history(logged_run, model):
     out, _ = logged_run
-    folder = artifacts.RunFolder(out)
-    history = artifacts.read_json(folder.history(model))
+    folder = runs.RunFolder(out)
+    history = files.read_json(folder.history(model))
     train_logs, validation_logs = summaries(folder.logs / model / "train"), summaries(folder.logs / model / "validation")
 
     assert sorted(train_logs) == ["epoch_accuracy", "epoch_learning_rate", "epoch_loss"]
@@ -62,7 +62,7 @@ def test_scalars_hold_one_value_per_epoch_and_match_the_history(logged_run, mode
 
 def test_cnn_feature_maps_are_images_once_per_epoch(logged_run):
     out, _ = logged_run
-    images = summaries(artifacts.RunFolder(out).logs / "cnn" / "feature_maps")
+    images = summaries(runs.RunFolder(out).logs / "cnn" / "feature_maps")
     assert {tag: [step for step, _ in values] for tag, (_, values) in images.items()} == {
         "input": [0], **{layer: list(range(EPOCHS)) for layer in ("conv_1", "pool_1", "conv_2", "pool_2")}}
     assert {plugin for plugin, _ in images.values()} == {"images"}
@@ -73,11 +73,11 @@ def test_cnn_feature_maps_are_images_once_per_epoch(logged_run):
     assert grid.std() > 20  # maps drawn, not a blank image
 
 
-def test_feature_map_grid_scales_each_map_to_0_1_from_bfloat16():
-    from tensorboard_logging import feature_map_grid
+def test_feature_map_grid_scales_each_map_to_0_1():
+    from convlab.tensorboard_logging import feature_map_grid
 
     maps = np.stack([np.full((5, 5), 7.0), np.arange(25.0).reshape(5, 5) * 100], axis=-1)
-    grid = feature_map_grid(tf.constant(maps, dtype=tf.bfloat16), gap=2)
+    grid = feature_map_grid(maps)
     assert grid.dtype == np.float32 and grid.shape == (1, 55, 112, 1)  # 5x5 maps enlarged 11 times, side by side
     assert grid[0, :55, :55].max() == 0  # a constant map is black
     assert grid[0, :55, 57:].min() == 0 and grid[0, :55, 57:].max() == 1  # each map spans 0..1
@@ -86,7 +86,7 @@ def test_feature_map_grid_scales_each_map_to_0_1_from_bfloat16():
 
 @pytest.mark.parametrize("fresh", [True, False])
 def test_a_fresh_run_replaces_the_previous_runs_events_and_a_resumed_one_adds_to_them(tmp_path, fresh):
-    import tensorboard_logging
+    from convlab import tensorboard_logging
 
     old_events = tmp_path / "train" / "events.out.tfevents.1.host.1.0.v2"
     notes = tmp_path / "train" / "notes.txt"
@@ -100,7 +100,7 @@ def test_a_fresh_run_replaces_the_previous_runs_events_and_a_resumed_one_adds_to
 def test_a_resumed_run_logs_the_input_image_once(tmp_path):
     import keras
 
-    import tensorboard_logging
+    from convlab import tensorboard_logging
 
     inputs = keras.Input((28, 28, 1))
     model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(keras.layers.Conv2D(2, 3, name="conv")(inputs))))
@@ -146,7 +146,7 @@ def test_unwritable_tensorboard_folder_is_refused_before_anything_is_written(tmp
     in_the_way = tmp_path / "notes.txt"
     in_the_way.write_text("a file where the log folder should go")
     args = train.parse_args(["--tensorboard", str(in_the_way / "logs"), "--out", str(tmp_path / "out")])
-    with pytest.raises(TrainingError) as error:
+    with pytest.raises(tensorboard_logging.LogDirError) as error:
         train.run(args)
     assert str(error.value) == (f"cannot write TensorBoard logs to {in_the_way / 'logs'}: "
                                 f"{in_the_way} is a file, not a folder.\n"

@@ -5,7 +5,7 @@ import json
 import keras
 import pytest
 
-import report
+from convlab import report
 import train
 from conftest import run_script
 
@@ -100,7 +100,7 @@ def test_comparison_verdict_counts_errors():
 def test_target_accuracy_stops_after_the_epoch_that_reaches_it(capsys):
     import numpy as np
 
-    from recipe import StopAtAccuracy
+    from convlab.recipe import StopAtAccuracy
 
     x, y = np.zeros((32, 2), np.float32), np.zeros(32, np.int64)  # one class: accuracy 100% at once
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
@@ -111,7 +111,7 @@ def test_target_accuracy_stops_after_the_epoch_that_reaches_it(capsys):
 
 
 def test_a_one_epoch_run_draws_its_curves_at_epoch_1_only():
-    import figures
+    from convlab import figures
 
     row = {"epoch": 1, "accuracy": 0.5, "loss": 1.0, "val_accuracy": 0.6, "val_loss": 0.9}
     figure = figures.training_curves({"dnn": [row], "cnn": [row]})

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 import visualize
-from data import TEST_FILES
 from conftest import DATA_DIR, as_photo, copy_project, run_script
+from convlab import feature_maps
+from convlab.data import TEST_FILES
+from convlab.saved_models import load_model
 from model import build_model
 
 # Pixels (height, width) = figsize in inches x 100 dpi, for the course CNN and three images.
@@ -89,26 +91,29 @@ def test_feature_maps_of_your_own_photo(model_dir, fashion_mnist, tmp_path):
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
-def test_feature_extractor_returns_the_documented_shapes(policy):
+def test_feature_maps_of_a_saved_model_have_the_documented_shapes_in_float32(policy, tmp_path):
     """28 -> conv 26 -> pool 13 -> conv 11 -> pool 5, 64 filters each, in one batched call.
 
-    train.py saves mixed-precision models where the hardware has bfloat16: their maps
-    must still come back as float32, which matplotlib can draw.
+    train.py saves mixed-precision models where the hardware has bfloat16: loaded, they
+    compute in float32 (which matplotlib can draw), with the weights they were saved with.
     """
     keras.mixed_precision.set_global_policy(policy)
     try:
         model = build_model("cnn")
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    layers = visualize.feature_layers(model, "cnn.keras")
+    model.save(tmp_path / "cnn.keras")
+    loaded = load_model(tmp_path / "cnn.keras")
+    layers = visualize.feature_layers(loaded, "cnn.keras")
     assert [layer.name for layer in layers] == ["conv_1", "pool_1", "conv_2", "pool_2"]
 
-    images = np.zeros((3, 28, 28), np.uint8)
-    layer_maps, probabilities = visualize.extract_features(model, layers, images)
+    images = np.random.default_rng(0).integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    layer_maps, probabilities = feature_maps.extract(loaded, layers, images)
     assert {name: maps.shape for name, maps in layer_maps.items()} == {
         "conv_1": (3, 26, 26, 64), "pool_1": (3, 13, 13, 64), "conv_2": (3, 11, 11, 64), "pool_2": (3, 5, 5, 64)}
-    assert probabilities.shape == (3, 10)
-    assert all(maps.dtype == np.float32 for maps in layer_maps.values())
+    assert all(maps.dtype == np.float32 for maps in layer_maps.values()) and probabilities.dtype == np.float32
+    saved = np.asarray(model.predict(images[..., None], verbose=0), np.float32)
+    np.testing.assert_allclose(probabilities, saved, atol=1e-6 if policy == "float32" else 2e-2)
 
 
 # --- bad input: one clear message, exit code 1, no traceback ------------------------

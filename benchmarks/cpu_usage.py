@@ -13,6 +13,7 @@ shares are None and the thread list is empty; wall and process CPU time still co
 """
 
 import os
+import platform
 import time
 from typing import NamedTuple
 
@@ -25,16 +26,17 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # per
 BUSY_FLOOR = 0.85
 
 
-def cpuinfo_field(field, path="/proc/cpuinfo"):
-    """The first value of a /proc/cpuinfo field, e.g. "model name" or "flags"; None where there is none."""
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(field):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
+# The flags that decide training speed, from slowest to fastest class.
+SPEED_FLAGS = ["avx2", "avx512f", "avx512_bf16", "amx_bf16"]
+
+
+def cpu_class(flags):
+    """The CPU's fastest vector extension among SPEED_FLAGS (e.g. "avx2"), for naming results.
+
+    flags: the CPU's feature flags (hardware.cpu_flags()).
+    """
+    present = [flag for flag in SPEED_FLAGS if flag in flags]
+    return present[-1] if present else platform.machine()
 
 
 def cores():

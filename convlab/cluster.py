@@ -1,9 +1,11 @@
-"""Training over several devices and several machines, with TensorFlow's tf.distribute.
+"""The devices and machines a run trains on: one Cluster object, made once at the start of train.py.
 
-Everything train.py --strategy needs beyond one device lives here: the strategy for
-the flag; for --strategy multiworker, this process's place in the cluster (TF_CONFIG),
-the wait for the other workers, where a worker other than the chief writes, the fix
-that lets Keras' fit() run across workers, and the message when a peer is lost.
+A plain run is one process on one device, and its Cluster does nothing but hand out
+the default strategy's scope. Everything --strategy needs beyond that lives here and
+nowhere else: the strategy for the flag; for --strategy multiworker, this process's
+place in the cluster (TF_CONFIG), the wait for the other workers, where a worker other
+than the chief writes, the fix that lets Keras' fit() run across workers, and the
+message when a peer is lost. Used by train.py, which passes the Cluster down to recipe.py.
 """
 
 import faulthandler
@@ -28,6 +30,62 @@ TESTED_KERAS = ("3.15",)
 
 class ClusterError(Exception):
     """TF_CONFIG is unusable or the cluster cannot start; the message says which."""
+
+
+def start(strategy="auto", out=None, cpu_devices=1):
+    """The Cluster for train.py's --strategy, --out and --cpu-devices.
+
+    A bad TF_CONFIG stops here, before anything is loaded; for multiworker this waits
+    for the other workers to join.
+    """
+    task = task_for(strategy)
+    if cpu_devices > 1:
+        split_cpu(cpu_devices)
+        strategy = "mirrored" if strategy == "auto" else strategy
+    return Cluster(make_strategy(strategy), task, out)
+
+
+class Cluster:
+    """Where and how this process trains: its strategy, its task in a multi-worker cluster (else None),
+    the folder it writes to, and whether its files are the run's."""
+
+    def __init__(self, strategy, task=None, out=None):
+        self.strategy, self.task = strategy, task
+        self.folder = output_folder(task, out) if out is not None else None
+        # The chief's files are the run's; another worker writes into a temporary folder.
+        self.writes = task is None or task.is_chief
+        self.several_workers = multi_worker(strategy)
+        # What the collectives raise when a peer dies: nothing to catch with one process.
+        self.lost_peer_errors = LOST_PEER_ERRORS if self.several_workers else ()
+        # Keras callbacks for every model's fit(): on every worker, a checksum of the trained weights.
+        self.callbacks = [WeightsChecksum()] if task else []
+
+    @property
+    def replicas(self):
+        return self.strategy.num_replicas_in_sync
+
+    def scope(self):
+        """Where models are built, so that their variables are spread over the replicas."""
+        return self.strategy.scope()
+
+    def prepare(self, model):
+        """Make a compiled model ready to fit() here (across several workers, Keras needs a fix)."""
+        if self.several_workers:
+            fit_across_workers(model, self.strategy)
+
+    def lost_peer_message(self, error, name, done, epochs):
+        return lost_peer_message(error, self.strategy, name, done, epochs)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, error_type, error, traceback):
+        """At the end of a run that finished: a worker other than the chief removes its temporary folder.
+
+        A stopped run keeps it, so that --resume finds its backups again.
+        """
+        if error_type is None:
+            finish_worker(self.task, self.folder)
 
 
 def split_cpu(devices):
@@ -195,38 +253,26 @@ def output_folder(task, out):
     return Path(tempfile.gettempdir()) / f"train-{task.type}{task.index}-{key}"
 
 
-def print_weights_checksum(task, name, model):
-    """On every worker of a multi-worker run, a checksum of the trained weights: equal when they trained as one."""
-    if task:
-        weights = b"".join(w.tobytes() for w in model.get_weights())
-        print(f"{name} weights checksum: {hashlib.sha256(weights).hexdigest()[:16]}")
+class WeightsChecksum(keras.callbacks.Callback):
+    """After fit(), on every worker of a multi-worker run, a checksum of the trained weights.
+
+    Equal on every worker when they trained as one.
+    """
+
+    def on_train_end(self, logs=None):
+        weights = b"".join(w.tobytes() for w in self.model.get_weights())
+        print(f"{self.model.name} weights checksum: {hashlib.sha256(weights).hexdigest()[:16]}")
 
 
 def finish_worker(task, folder):
-    """At the end of a run, a worker other than the chief removes its temporary folder and says so.
-
-    True for such a worker: the run's results are the chief's to announce.
-    """
+    """At the end of a run, a worker other than the chief removes its temporary folder and says so."""
     if task and not task.is_chief:
         shutil.rmtree(folder)
         print(f"\n{task.type} {task.index}: done, its temporary copy removed; "
               "the chief holds the results, in its --out.")
-        return True
-    return False
 
 
 # --- training across workers --------------------------------------------------------
-
-
-def shard_by_data(dataset):
-    """Across several workers, tf.distribute splits each global batch between them by data.
-
-    The arrays are in memory: there are no files to share out. Stated explicitly
-    instead of letting AUTO fall back to it with a warning.
-    """
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
 
 
 def multi_worker(strategy):

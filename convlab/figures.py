@@ -1,17 +1,24 @@
-"""Every figure of the project, drawn with matplotlib's non-interactive Agg backend.
+"""Every figure of the project, drawn with matplotlib.
 
-Functions here take numbers and return a matplotlib Figure; the callers
-(train.py, visualize.py) decide where it is saved (artifacts.save_figure).
+Functions here take numbers and return a matplotlib Figure; the callers (report.py
+for train.py, visualize.py, predict.py, the notebook) decide where it is saved
+(files.save_figure) or shown. The scripts draw off-screen with matplotlib's Agg backend;
+in Jupyter the figures show inline.
 """
+
+import sys
 
 import matplotlib
 
-matplotlib.use("Agg")  # no screen needed: figures go to PNG files
+if "ipykernel" not in sys.modules:  # a script or a test: no window, the figures go to PNG files
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+
+from convlab.feature_maps import mosaic, tile_corners  # noqa: E402
 
 
 def training_curves(histories):
@@ -202,30 +209,6 @@ def draw_kernel(axis, kernel, title):
     for (row, col), value in np.ndenumerate(kernel):
         axis.text(col, row, f"{value:g}", ha="center", va="center", fontsize=9)
     axis.set_title(title, fontsize=9)
-
-
-def mosaic(maps, gap=1):
-    """Tile maps (height, width, n) into one near-square image, each map scaled to [0, 1].
-
-    Scaling each map alone shows every filter's pattern, however weak its response;
-    NaN gaps (drawn white) keep neighbouring maps apart. One image instead of n small
-    axes also keeps the figure fast to draw and its PNG small.
-    """
-    height, width, count = maps.shape
-    columns = int(np.ceil(np.sqrt(count)))
-    rows = -(-count // columns)
-    low, high = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
-    scaled = (maps - low) / np.where(high > low, high - low, 1)  # a flat map stays flat, never 0/0
-    tiled = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
-    for index, (top, left) in enumerate(tile_corners(height, width, count, gap)):
-        tiled[top: top + height, left: left + width] = scaled[:, :, index]
-    return tiled
-
-
-def tile_corners(height, width, count, gap=1):
-    """(top, left) of each of `count` tiles of height x width, row by row in a near-square grid."""
-    columns = int(np.ceil(np.sqrt(count)))
-    return [(index // columns * (height + gap), index % columns * (width + gap)) for index in range(count)]
 
 
 def size(image):

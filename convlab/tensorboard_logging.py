@@ -10,17 +10,33 @@ with convolutions also logs, once per epoch, what its Conv2D and MaxPooling2D
 layers make of one fixed test image: the filters sharpening as training goes on.
 """
 
-import math
+import importlib.util
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from data import CLASS_NAMES
+from convlab import feature_maps, files
+from convlab.data import CLASS_NAMES
+from convlab.hardware import float32_copy
 
 PROBE_IMAGE = 0  # an ankle boot of the test set, the first image of visualize.py's figures
 TILE = 56  # pixels: each feature map is enlarged to about this size, so 26x26 and 5x5 maps read alike
 EVENT_FILES = "events.out.tfevents.*"
+
+
+class LogDirError(Exception):
+    """TensorBoard's logs cannot be written; the message says what to do."""
+
+
+def check_log_dir(log_dir):
+    """Refuse --tensorboard before any work if its logs cannot be written."""
+    if importlib.util.find_spec("tensorboard") is None:
+        raise LogDirError("--tensorboard needs the tensorboard package, which TensorFlow 2.21 no longer "
+                          "installs: pip install -r requirements.txt")
+    problem = files.folder_problem(log_dir)
+    if problem:
+        raise LogDirError(f"cannot write TensorBoard logs to {log_dir}: {problem}.\n"
+                          "Pass --tensorboard DIR with a folder you can write to.")
 
 
 def probe_image(test):
@@ -52,30 +68,32 @@ class FeatureMapImages(keras.callbacks.Callback):
     def __init__(self, log_dir, image, caption):
         super().__init__()
         self.log_dir, self.caption = log_dir, caption
-        self.image = image[None, ..., None]  # a batch of one (1, 28, 28, 1), uint8 as the model takes it
+        self.image = image[None]  # a batch of one (1, 28, 28), uint8 as the model takes it
         self.layers = []
 
     def on_train_begin(self, logs=None):
-        self.layers = [layer for layer in self.model.layers
-                       if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
+        self.layers = feature_maps.feature_layers(self.model)
         if not self.layers:
             return
-        self.extractor = keras.Model(self.model.inputs, [layer.output for layer in self.layers])
+        # Drawn from a float32 copy, given the trained weights each epoch: a mixed-precision
+        # model answers in bfloat16, which tf.summary.image refuses.
+        self.copy = float32_copy(self.model)
+        self.layers = feature_maps.feature_layers(self.copy)
         logged_before = any(self.log_dir.glob(EVENT_FILES))  # a resumed run: the input is there already
         self.writer = tf.summary.create_file_writer(str(self.log_dir))
         if not logged_before:
             with self.writer.as_default():
-                tf.summary.image("input", feature_map_grid(self.image[0]), step=0, description=self.caption)
+                tf.summary.image("input", feature_map_grid(self.image[0, ..., None]), step=0,
+                                 description=self.caption)
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.layers:
             return
-        # training=False: random augmentation layers (cnn_plus) default to on when a model is called.
-        maps = self.extractor([self.image], training=False)
-        maps = maps if isinstance(maps, (list, tuple)) else [maps]  # Keras unwraps a list of one output
+        self.copy.set_weights(self.model.get_weights())
+        maps, _ = feature_maps.extract(self.copy, self.layers, self.image)
         with self.writer.as_default():
-            for layer, layer_maps in zip(self.layers, maps):
-                tf.summary.image(layer.name, feature_map_grid(layer_maps[0]), step=epoch,
+            for layer in self.layers:
+                tf.summary.image(layer.name, feature_map_grid(maps[layer.name][0]), step=epoch,
                                  description=f"{layer.name} of {self.caption}, each map scaled to 0..1 on its own")
         self.writer.flush()
 
@@ -84,23 +102,11 @@ class FeatureMapImages(keras.callbacks.Callback):
             self.writer.close()
 
 
-def feature_map_grid(maps, gap=2):
+def feature_map_grid(maps):
     """A layer's maps (height, width, filters) as one grayscale image (1, H, W, 1) for tf.summary.image.
 
     Each map is scaled to 0..1 on its own (a weak filter's pattern stays visible) and
-    enlarged to about TILE pixels; the maps fill a near-square grid with white gaps.
+    enlarged to about TILE pixels, so 26x26 and 5x5 maps read alike; white gaps between.
     """
-    # float32: a mixed-precision model answers in bfloat16, which tf.summary.image refuses.
-    maps = np.asarray(maps, dtype=np.float32)
-    low, high = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
-    maps = (maps - low) / np.where(high > low, high - low, 1)  # a constant map (a dead filter) is black
     zoom = max(1, TILE // maps.shape[0])
-    maps = maps.repeat(zoom, axis=0).repeat(zoom, axis=1)
-    height, width, count = maps.shape
-    columns = math.ceil(math.sqrt(count))
-    rows = math.ceil(count / columns)
-    grid = np.ones((rows * (height + gap) - gap, columns * (width + gap) - gap), np.float32)
-    for index in range(count):
-        top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
-        grid[top:top + height, left:left + width] = maps[..., index]
-    return grid[None, ..., None]
+    return feature_maps.mosaic(maps, gap=2, gap_value=1.0, zoom=zoom)[None, ..., None]

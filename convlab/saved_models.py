@@ -1,41 +1,35 @@
 """Find and load a model that train.py saved, with a message the user can act on.
 
-Shared by every script that takes --model (visualize.py, predict.py). Keras is
-imported inside the functions, so importing this module costs nothing.
+Used by every script that uses a saved model: visualize.py (feature maps, filters,
+the explorer page), predict.py, export.py, and benchmarks/explorer_check.py and
+predict_unsure.py. Keras is imported inside the functions, so importing this module
+costs nothing.
 """
 
 import sys
 from pathlib import Path
 
-import artifacts
-from data import INPUT_SHAPE, NUM_CLASSES
+from convlab import runs
+from convlab.data import INPUT_SHAPE, NUM_CLASSES
 
 DEFAULT_MODEL = "cnn"  # the model of the latest run that a script uses when given no --model
 # What to do about a bad model file; a script that takes no --model says its own.
 PASS_A_MODEL = "Pass --model PATH to a .keras model saved by train.py, e.g. runs/RUN/cnn.keras."
-TRAIN_FIRST = "Run `python train.py` first, or pass --model PATH to a saved .keras model."
 
 
 class ModelFileError(Exception):
     """The model file is missing or unusable; the message says what to pass instead."""
 
 
-def latest_run(fix=TRAIN_FIRST):
-    """The folder of the newest complete run (runs/latest); say what to do before the first one."""
-    run = artifacts.latest_run()
-    if run is None:
-        raise ModelFileError(f"no trained model yet: no run in {artifacts.RUNS_DIR} has finished.\n{fix}")
-    if not run.is_dir():
-        raise ModelFileError(f"{artifacts.LATEST} names {run.name}, which is no longer in {run.parent}.\n{fix}")
-    return run
-
-
 def model_or_latest(path, name=DEFAULT_MODEL):
     """--model PATH if given; else the latest run's model `name`, saying which run it is."""
     if path is not None:
         return existing_model_file(path)
-    run = latest_run()
-    model = artifacts.RunFolder(run).model(name)
+    try:
+        run = runs.latest_run()
+    except runs.RunError as error:
+        raise ModelFileError(str(error)) from None
+    model = runs.RunFolder(run).model(name)
     if not model.is_file():
         raise ModelFileError(f"the latest run, {run}, trained no {name} model: it has no {model.name}.\n"
                              f"Run `python train.py` (it trains {name}), or pass --model PATH to a saved .keras model.")
@@ -56,17 +50,24 @@ def existing_model_file(path, fix=PASS_A_MODEL):
 
 
 def load_model(path, fix=PASS_A_MODEL):
-    """Load a saved model for inference (no optimizer state)."""
-    from tensorflow_startup import import_tensorflow
+    """Load a saved model for inference (no optimizer state), computing in float32.
+
+    A model trained in mixed precision is given back as its float32 copy
+    (hardware.float32_copy): the same weights, answers every caller can draw and export.
+    """
+    from convlab.tensorflow_startup import import_tensorflow
 
     import_tensorflow()  # before Keras loads it, without its start-up notices
     import keras
 
+    from convlab.hardware import float32_copy
+
     try:
-        return keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False)
     except Exception:  # a wrong suffix, a damaged zip, a foreign HDF5 file: Keras raises many kinds
         raise ModelFileError(
             f"{path} is not a Keras model file that Keras {keras.__version__} can load.\n{fix}") from None
+    return float32_copy(model)
 
 
 def check_input_shape(model, path, fix=PASS_A_MODEL):

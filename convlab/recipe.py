@@ -1,8 +1,9 @@
 """The training recipe: one model, from its settings to a trained Keras model and its history.
 
-Used by train.py for its runs and by benchmarks/speed.py to time the same recipe.
+Used by train.py for its runs, by the notebook, and by the benchmarks (speed.py times
+the same recipe, cnn_plus_experiments.py varies it).
 The recipe: Adam on a linear warm-up + cosine learning-rate schedule to each model's
-peak learning rate (model.MODELS, which also holds its epochs), batch 128 per
+peak learning rate (its entry in model.MODELS, which also holds its epochs), batch 128 per
 replica, uint8 images through tf.data; every epoch backed up (for --resume), logged
 whole, and checked for a diverging loss.
 """
@@ -15,11 +16,8 @@ from pathlib import Path
 
 import keras
 
-import artifacts
-import distributed
-import tensorboard_logging
-from data import to_dataset
-from model import MODELS, build_model
+from convlab import files, tensorboard_logging
+from convlab.data import to_dataset
 
 # Each model's epochs and peak learning rate are its entry in model.MODELS.
 BATCH_SIZE = 128  # per replica; measured fastest on a 2-core CPU (docs/speed.md)
@@ -32,7 +30,11 @@ class TrainingError(Exception):
 
 
 class Interrupted(Exception):
-    """Ctrl-C or SIGTERM during training; completed epochs are backed up."""
+    """Ctrl-C or SIGTERM during training; completed epochs are backed up in `backups`."""
+
+    def __init__(self, where, backups):
+        super().__init__(where)
+        self.backups = backups
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +50,9 @@ class Settings:
     target_accuracy: float = None  # stop once validation accuracy reaches it
 
     @classmethod
-    def for_model(cls, name, epochs=None, learning_rate=None, **others):
-        """The model's recipe (its entry in model.MODELS), with any setting given (not None) taking its place."""
-        recipe = MODELS[name]
+    def for_model(cls, name, recipe, epochs=None, learning_rate=None, **others):
+        """The model's recipe (its entry in model.MODELS: epochs, learning_rate), with any setting given
+        (not None) taking its place."""
         return cls(name, epochs or recipe.epochs, learning_rate or recipe.learning_rate,
                    **{key: value for key, value in others.items() if value is not None})
 
@@ -134,7 +136,7 @@ class EpochLog(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, **{k: round(float(v), 6) for k, v in logs.items() if k != "learning_rate"},
                "seconds": round(time.perf_counter() - self.started, 3)}
         self.rows.append(row)
-        artifacts.write_json(self.path, self.rows)
+        files.write_json(self.path, self.rows)
 
 
 class Backup(keras.callbacks.BackupAndRestore):
@@ -169,29 +171,31 @@ def compile_for_training(model, peak_learning_rate, total_steps):
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
-def train_model(settings, train, validation, strategy, run_folder, resume=False, logging=Logging()):
+def train_model(settings, build, train, validation, cluster, run_folder, resume=False, logging=Logging()):
     """Train one model (or, with resume, finish a stopped one); return it and its per-epoch history.
 
-    train, validation: data.Images; validation may be empty. logging: a Logging.
+    build: model.build_model, called as build(name, conv_filters) inside the cluster's scope.
+    train, validation: data.Images; validation may be empty. cluster: the run's
+    cluster.Cluster (where the model is built and trained); run_folder: runs.RunFolder
+    (its backups and history). logging: a Logging.
     """
     name = settings.model
-    batch = settings.batch_size * strategy.num_replicas_in_sync
+    batch = settings.batch_size * cluster.replicas
     steps_per_epoch = math.ceil(len(train.images) / batch)
-    with strategy.scope():
-        model = build_model(name, settings.conv_filters)
+    with cluster.scope():
+        model = build(name, settings.conv_filters)
         compile_for_training(model, settings.learning_rate, steps_per_epoch * settings.epochs)
-    if distributed.multi_worker(strategy):
-        distributed.fit_across_workers(model, strategy)
+    cluster.prepare(model)
 
     backup_dir, history_path = run_folder.backup(name), run_folder.history(name)
     rows = []
     if resume and backup_dir.exists():
-        rows = artifacts.read_json(history_path, default=[])  # EpochLog trims it to the backup
+        rows = files.read_json(history_path, default=[])  # EpochLog trims it to the backup
     elif backup_dir.exists():
         shutil.rmtree(backup_dir)  # a fresh run starts from scratch
 
     callbacks = [StopOnDivergence(name, settings.learning_rate), EpochLog(name, history_path, rows),
-                 Backup(backup_dir)]
+                 Backup(backup_dir), *cluster.callbacks]
     if settings.target_accuracy:
         callbacks.append(StopAtAccuracy(settings.target_accuracy))
     if logging.tensorboard:  # after Backup: an epoch is logged once it is backed up, so a resume logs it once
@@ -206,9 +210,7 @@ def train_model(settings, train, validation, strategy, run_folder, resume=False,
                   epochs=settings.epochs, callbacks=callbacks, shuffle=False,  # the dataset shuffles
                   verbose=logging.verbose)
     except KeyboardInterrupt:
-        raise Interrupted(f"{name} after {len(rows)} of {settings.epochs} epochs") from None
-    except distributed.LOST_PEER_ERRORS as error:
-        if not distributed.multi_worker(strategy):
-            raise
-        raise TrainingError(distributed.lost_peer_message(error, strategy, name, len(rows), settings.epochs)) from None
+        raise Interrupted(f"{name} after {len(rows)} of {settings.epochs} epochs", run_folder.backups) from None
+    except cluster.lost_peer_errors as error:
+        raise TrainingError(cluster.lost_peer_message(error, name, len(rows), settings.epochs)) from None
     return model, rows

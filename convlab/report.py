@@ -2,16 +2,15 @@
 
 The comparison is the project's point: a table of the models side by side, the
 verdict (points of test accuracy gained, share of test errors removed), and the
-per-class accuracy that shows where convolutions help.
+per-class accuracy that shows where convolutions help. Used by train.py and the notebook.
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-import artifacts
-import figures
-from data import CLASS_NAMES, NUM_CLASSES, to_dataset
+from convlab import figures, files
+from convlab.data import CLASS_NAMES, NUM_CLASSES, to_dataset
 
 
 def evaluate(model, test, batch_size):
@@ -51,12 +50,12 @@ def write_report(run_folder, results, histories, run_info):
     run_info: what results.json records about the run besides the models
     (settings, seed, precision, device, versions).
     """
-    artifacts.save_figure(figures.training_curves(histories), run_folder.training_curves, dpi=100)
+    files.save_figure(figures.training_curves(histories), run_folder.training_curves, dpi=100)
     for name, result in results.items():
         title = f"{name}: test accuracy {result['test_accuracy']:.2%}"
-        artifacts.save_figure(figures.confusion_matrix(result["confusion_matrix"], CLASS_NAMES, title),
+        files.save_figure(figures.confusion_matrix(result["confusion_matrix"], CLASS_NAMES, title),
                               run_folder.confusion_figure(name), dpi=100)
-    artifacts.write_json(run_folder.results, {**run_info, "models": results})
+    files.write_json(run_folder.results, {**run_info, "models": results})
     print("\n" + comparison_table(results) + "\n\n" + per_class_table(results))
 
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from artifacts import RunFolder
-from data import CLASS_NAMES
-from model_files import ModelFileError, check_classes, check_input_shape, load_model
+from convlab.runs import RunFolder
+from convlab.data import CLASS_NAMES
+from convlab.saved_models import ModelFileError, check_classes, check_input_shape, load_model
 
-PAGE_DIR = Path(__file__).resolve().parent / "explorer"
+PAGE_DIR = Path(__file__).resolve().parents[1] / "explorer"
 MARKER = re.compile(r"\{\{(\w+)\}\}")  # where page.html takes the style, the script, the data, the title
 # The page checks itself against Keras on every embedded image (explorer.html#selftest),
 # so there are enough of them for that check to mean something; its gallery shows 50.
@@ -199,7 +199,7 @@ def colour_tables():
     """The colour maps of the project's figures (figures.py), 256 RGB steps each, for the page's maps."""
     import matplotlib
 
-    import figures
+    from convlab import figures
 
     steps = np.linspace(0, 1, 256)
     table = {"response": figures.RESPONSE_COLOURS(steps),

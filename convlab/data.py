@@ -1,5 +1,8 @@
 """Fashion-MNIST: find the four IDX files, check them, and serve them as uint8 arrays.
 
+The one place the data is loaded and checked, for the scripts, recipe.py, report.py,
+the benchmarks and the tests.
+
 Every file is checked against Zalando's published MD5 and its IDX header, wherever
 it came from (the Keras download cache or a folder given with --data-dir or
 FASHION_MNIST_DIR), so a corrupt or truncated file is caught before any training.
@@ -85,6 +88,26 @@ def _read_files(names, data_dir):
     return {name: read_idx(path) for name, path in paths.items()}
 
 
+class Splits(NamedTuple):
+    """The data of one run, each part an Images."""
+
+    train: Images
+    validation: Images
+    test: Images
+
+
+def load_splits(data_dir=None, validation_size=VALIDATION_SIZE, seed=0, limit=None):
+    """The training images less a seeded validation split, the validation split, and the test images.
+
+    limit: train on the first N training images only (the validation split is taken first).
+    """
+    train, test = load_fashion_mnist(data_dir)
+    train, validation = split_validation(*train, validation_size, seed)
+    if limit:
+        train = Images(train.images[:limit], train.labels[:limit])
+    return Splits(train, validation, test)
+
+
 def split_validation(x, y, validation_size, seed):
     """Hold out a seeded random validation set; returns the training and validation Images.
 
@@ -104,12 +127,15 @@ def to_dataset(x, y, batch_size, shuffle_seed=None):
     """
     import tensorflow as tf
 
-    from distributed import shard_by_data  # for several workers
-
     dataset = tf.data.Dataset.from_tensor_slices((x[..., None], y))
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return shard_by_data(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
+    # Across several workers tf.distribute splits each global batch between them by data:
+    # the arrays are in memory, there are no files to share out. Said here, instead of
+    # letting AUTO fall back to it with a warning; one process ignores it.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def _local_files(data_dir, given_by, names=tuple(FILES)):

@@ -1,7 +1,8 @@
-"""Which device and numeric precision a run uses, and the facts about the machine recorded with a result.
+"""Which device and numeric precision a run uses, the float32 copy of a model, and the facts recorded with a result.
 
-Kept apart from train.py because the benchmarks make the same choices. Spreading a
-run over several devices or machines is distributed.py's.
+Used by train.py and the benchmarks (the same choices), and by saved_models.py and the
+TensorBoard feature maps for float32 copies. Spreading a run over several devices or
+machines is cluster.py's.
 """
 
 import os
@@ -11,25 +12,28 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cpu_usage import cpuinfo_field
 
 # --precision value -> Keras dtype policy. "Mixed" computes in 16 bits and keeps
 # the weights (and, in model.py, the softmax) in float32.
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 CPU_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
-# The flags that decide training speed, from slowest to fastest class.
-SPEED_FLAGS = ["avx2", "avx512f", "avx512_bf16", "amx_bf16"]
+
+
+def cpuinfo_field(field, path="/proc/cpuinfo"):
+    """The first value of a /proc/cpuinfo field, e.g. "model name" or "flags"; None where there is none."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def cpu_flags():
     """The CPU's feature flags; empty where /proc/cpuinfo does not tell."""
     return set((cpuinfo_field("flags") or "").split())
-
-
-def cpu_class():
-    """The CPU's fastest vector extension among SPEED_FLAGS (e.g. "avx2"), for naming results."""
-    present = [flag for flag in SPEED_FLAGS if flag in cpu_flags()]
-    return present[-1] if present else platform.machine()
 
 
 def cpu_name():
@@ -87,3 +91,20 @@ def describe_device(strategy):
             else type(strategy).__name__)  # the former's class calls itself CollectiveAllReduceStrategy
     spread = f", {kind} over {replicas} replicas" if replicas > 1 else ""
     return where + spread
+
+
+def float32_copy(model):
+    """The model computing in float32 throughout, with the same weights: the one way to float32 outputs.
+
+    A mixed-precision model answers in bfloat16 or float16, which matplotlib cannot
+    draw, TensorBoard refuses and TFLite has no kernels for. Its weights are float32
+    all along, so the copy loses nothing; for a float32 model it changes nothing.
+    Used by saved_models.load_model (every script that uses a saved model) and by the
+    TensorBoard feature maps of a model in training.
+    """
+    def float32_layer(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    copy.set_weights(model.get_weights())
+    return copy

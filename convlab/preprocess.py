@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from data import IMAGE_SHAPE
+from convlab.data import IMAGE_SHAPE
 
 # A photo is worked on at most this many pixels a side: plenty to find a garment that
 # ends up 28 pixels tall, and a 100-megapixel photo decodes in a fraction of the time
