@@ -6,12 +6,20 @@ the benchmarks and the tests.
 Every file is checked against Zalando's published MD5 and its IDX header, wherever
 it came from (the Keras download cache or a folder given with --data-dir or
 FASHION_MNIST_DIR), so a corrupt or truncated file is caught before any training.
+A folder may hold the .gz files or, as a browser often leaves them, the unzipped ones.
 All problems raise DataError, whose message says what is wrong and what to do.
+
+Found once, found everywhere: files read from a folder are copied into the Keras
+cache (~/.keras/datasets/fashion-mnist, where keras.datasets.fashion_mnist keeps its
+download), so every later script, the tests and keras.datasets itself find them there
+with no flag and no internet.
 """
 
 import gzip
 import hashlib
 import os
+import shutil
+import tempfile
 import zlib
 from typing import NamedTuple
 
@@ -34,15 +42,25 @@ KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 KERAS_CACHE_SUBDIR = os.path.join("datasets", "fashion-mnist")
 ZALANDO_URL = "https://github.com/zalandoresearch/fashion-mnist/tree/master/data/fashion"
 
-# name: (Zalando's MD5, IDX magic number, number of items)
+class IdxFile(NamedTuple):
+    md5: str  # Zalando's, of the .gz file
+    unzipped_md5: str  # of the same file unzipped
+    magic: int  # IDX's magic number: 2051 images, 2049 labels
+    count: int
+
+
 FILES = {
-    "train-images-idx3-ubyte.gz": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", 2051, 60000),
-    "train-labels-idx1-ubyte.gz": ("25c81989df183df01b3e8a0aad5dffbe", 2049, 60000),
-    "t10k-images-idx3-ubyte.gz": ("bef4ecab320f06d8554ea6380940ec79", 2051, 10000),
-    "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310", 2049, 10000),
+    "train-images-idx3-ubyte.gz": IdxFile("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+                                          2051, 60000),
+    "train-labels-idx1-ubyte.gz": IdxFile("25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9",
+                                          2049, 60000),
+    "t10k-images-idx3-ubyte.gz": IdxFile("bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a",
+                                         2051, 10000),
+    "t10k-labels-idx1-ubyte.gz": IdxFile("bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965",
+                                         2049, 10000),
 }
 TEST_FILES = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-TRAIN_IMAGES = FILES["train-images-idx3-ubyte.gz"][2]
+TRAIN_IMAGES = FILES["train-images-idx3-ubyte.gz"].count
 VALIDATION_SIZE = 5000  # training images held out to choose settings on, by default
 
 
@@ -60,8 +78,9 @@ class Images(NamedTuple):
 def load_fashion_mnist(data_dir=None):
     """Return the training and the test Images (which unpack as (x, y)).
 
-    data_dir: a folder holding the four .gz files. None means $FASHION_MNIST_DIR if
-    set, else the standard Keras download and cache (~/.keras/datasets/fashion-mnist).
+    data_dir: a folder holding the four files (.gz or unzipped). None means
+    $FASHION_MNIST_DIR if set, else the Keras cache (~/.keras/datasets/fashion-mnist),
+    downloading there what is missing.
     """
     arrays = _read_files(FILES, data_dir)
     return (
@@ -79,13 +98,13 @@ def load_test_images(data_dir=None):
 
 def _read_files(names, data_dir):
     """{file name: array} for the named files, each found (or downloaded) and checked."""
-    if data_dir:
-        paths = _local_files(data_dir, "--data-dir", names)
-    elif os.environ.get(DATA_DIR_ENV):
-        paths = _local_files(os.environ[DATA_DIR_ENV], f"${DATA_DIR_ENV}", names)
-    else:
-        paths = keras_cached_files(names)
-    return {name: read_idx(path) for name, path in paths.items()}
+    folder, given_by = (data_dir, "--data-dir") if data_dir else (os.environ.get(DATA_DIR_ENV), f"${DATA_DIR_ENV}")
+    if not folder:
+        return {name: _read_cached(name) for name in names}
+    paths = _local_files(folder, given_by, names)
+    arrays = {name: read_idx(path) for name, path in paths.items()}
+    copy_into_keras_cache(paths.values())  # only now: they are checked
+    return arrays
 
 
 class Splits(NamedTuple):
@@ -139,7 +158,7 @@ def to_dataset(x, y, batch_size, shuffle_seed=None):
 
 
 def _local_files(data_dir, given_by, names=tuple(FILES)):
-    """{file name: path} in data_dir; given_by (the flag or the variable) is named if it is wrong."""
+    """{file name: path} in data_dir, .gz or unzipped; given_by (the flag or the variable) is named if it is wrong."""
     if not os.path.isdir(data_dir):
         problem = "is a file, not a folder" if os.path.exists(data_dir) else "not found"
         raise DataError(
@@ -148,64 +167,128 @@ def _local_files(data_dir, given_by, names=tuple(FILES)):
             f"Download them from {ZALANDO_URL}, or leave out --data-dir "
             f"(and unset {DATA_DIR_ENV}) to let Keras download them."
         )
-    paths = {name: os.path.join(data_dir, name) for name in names}
-    missing = [name for name, path in paths.items() if not os.path.isfile(path)]
+    paths = {name: _found(data_dir, name) for name in names}
+    missing = [name for name, path in paths.items() if path is None]
     if missing:
         needed = "all four Fashion-MNIST files" if len(names) == len(FILES) else "the Fashion-MNIST files"
         raise DataError(
             f"missing in {data_dir}: {', '.join(missing)}\n"
-            f"The folder must hold {needed}: {', '.join(names)}.\n"
+            f"The folder must hold {needed}, gzipped or unzipped: {', '.join(names)}.\n"
             f"Download them from {ZALANDO_URL}."
         )
     return paths
 
 
-def keras_cached_files(names=tuple(FILES)):
-    """{file name: path} in the Keras cache, downloading what is missing or stale."""
-    from keras.utils import get_file  # imported here: --data-dir runs never need Keras
+def _found(folder, name):
+    """The path of file `name` in folder, gzipped (as downloaded) or unzipped (as a browser may leave it); None."""
+    for candidate in (name, name.removesuffix(".gz")):
+        path = os.path.join(folder, candidate)
+        if os.path.isfile(path):
+            return path
+    return None
 
-    paths = {}
-    for name in names:
-        md5 = FILES[name][0]
+
+def keras_home():
+    """Where keras.utils.get_file keeps downloads: $KERAS_HOME or ~/.keras, as Keras 3 decides,
+    and /tmp/.keras where that cannot be written."""
+    base = os.path.expanduser(os.environ.get("KERAS_HOME") or os.path.join("~", ".keras"))
+    if os.path.isdir(base) and not os.access(base, os.W_OK):
+        base = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
+    return base
+
+
+def keras_cache_dir():
+    """The folder keras.datasets.fashion_mnist downloads into: datasets/fashion-mnist in keras_home()."""
+    return os.path.join(keras_home(), KERAS_CACHE_SUBDIR)
+
+
+def copy_into_keras_cache(paths):
+    """Copy checked files from a folder into the Keras cache, unless they are there already.
+
+    Each copy is written whole under a temporary name, then renamed. A cache that cannot
+    be written is left alone with one line saying so: the run goes on from the folder.
+    """
+    cache = keras_cache_dir()
+    try:
+        os.makedirs(cache, exist_ok=True)
+        copied = False
+        for path in paths:
+            destination = os.path.join(cache, os.path.basename(path))
+            if not os.path.isfile(destination) or os.path.getsize(destination) != os.path.getsize(path):
+                temporary = destination + ".partial"
+                shutil.copyfile(path, temporary)
+                os.replace(temporary, destination)
+                copied = True
+    except OSError as error:
+        print(f"Note: could not copy the Fashion-MNIST files into the Keras cache {cache} ({error.strerror}); "
+              "pass the folder again next time.")
+        return
+    if copied:
+        print(f"Copied the Fashion-MNIST files into the Keras cache, {cache}: "
+              "the other scripts and the tests find them there from now on.")
+
+
+def cached_files(names=tuple(FILES)):
+    """{file name: path} of the named files in the Keras cache, gzipped or unzipped; None where one is missing."""
+    paths = {name: _found(keras_cache_dir(), name) for name in names}
+    return None if None in paths.values() else paths
+
+
+def _read_cached(name):
+    """File `name` from the Keras cache, downloaded there if it is missing, incomplete or stale."""
+    found = _found(keras_cache_dir(), name)
+    if found:
         try:
-            # With the hash, Keras replaces a cached copy that is incomplete or stale.
-            paths[name] = get_file(
-                name, origin=KERAS_ORIGIN + name, cache_subdir=KERAS_CACHE_SUBDIR,
-                file_hash=md5, hash_algorithm="md5",
-            )
-        except Exception as error:  # URLError, HTTPError, SSLError, proxy errors, ...
-            raise DataError(
-                f"could not download {name} from {KERAS_ORIGIN}: {error}\n"
-                "Without internet access (or behind a proxy), download the four files "
-                f"from {ZALANDO_URL} and pass their folder with --data-dir DIR "
-                f"or the environment variable {DATA_DIR_ENV}."
-            ) from None
-    return paths
+            return read_idx(found)
+        except DataError:
+            pass  # downloaded again below, in its place
+    return read_idx(download(name))
+
+
+def download(name):
+    """Download file `name` into the Keras cache, as keras.datasets.fashion_mnist does; its path."""
+    from convlab.tensorflow_startup import import_tensorflow
+
+    import_tensorflow()  # Keras loads TensorFlow: without its start-up notices
+    from keras.utils import get_file  # imported here: runs with the files at hand never need Keras
+
+    try:
+        # With the hash, Keras replaces a cached copy that is incomplete or stale.
+        return get_file(name, origin=KERAS_ORIGIN + name, cache_dir=keras_home(), cache_subdir=KERAS_CACHE_SUBDIR,
+                        file_hash=FILES[name].md5, hash_algorithm="md5")
+    except Exception as error:  # URLError, HTTPError, SSLError, proxy errors, ...
+        raise DataError(
+            f"could not download {name} from {KERAS_ORIGIN}: {error}\n"
+            "Without internet access (or behind a proxy), download the four files "
+            f"from {ZALANDO_URL} and pass their folder once with --data-dir DIR "
+            f"(or the environment variable {DATA_DIR_ENV}): they are then copied into {keras_cache_dir()}."
+        ) from None
 
 
 def read_idx(path):
-    """Read one gzipped IDX file, checking its gzip stream, IDX header and MD5.
+    """Read one IDX file, gzipped or unzipped, checking its gzip stream, IDX header and MD5.
 
     The checks run from the most specific message to the most general one: a
     truncated download fails as gzip, a wrong file as IDX, any other change as MD5.
     """
     name = os.path.basename(path)
-    expected_md5, magic, count = FILES[name]
+    gzipped = name.endswith(".gz")
+    known = FILES[name if gzipped else name + ".gz"]
     with open(path, "rb") as f:
-        compressed = f.read()
+        contents = f.read()
     try:
-        raw = gzip.decompress(compressed)
+        raw = gzip.decompress(contents) if gzipped else contents
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(
             f"{path} is truncated or not a valid gzip file ({error}).\n"
             f"Delete it and download it again from {ZALANDO_URL}."
         ) from None
-    data = _parse_idx(raw, path, magic, count)
-    md5 = hashlib.md5(compressed).hexdigest()
+    data = _parse_idx(raw, path, known.magic, known.count)
+    md5, expected_md5 = hashlib.md5(contents).hexdigest(), known.md5 if gzipped else known.unzipped_md5
     if md5 != expected_md5:
         raise DataError(
             f"{path} is corrupt or not the original file: its MD5 is {md5}, "
-            f"Zalando's is {expected_md5}.\nDelete it and download it again from {ZALANDO_URL}."
+            f"{'Zalando' if gzipped else 'the unzipped original'}'s is {expected_md5}.\nDelete it and download it again from {ZALANDO_URL}."
         )
     return data
 

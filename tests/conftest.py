@@ -1,9 +1,11 @@
 """Shared test helpers: where the repo and the data are, and how to run a script."""
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,20 +14,34 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 
 
+NO_DATA = ("Fashion-MNIST not found: the tests need its four files. Set FASHION_MNIST_DIR=DIR (their folder), "
+           "or run `python train.py --data-dir DIR` once, which copies them into the Keras cache; "
+           "with internet, `python train.py` downloads them there.")
+
+
 def find_data_dir():
     """$FASHION_MNIST_DIR; else ../shared (CI and the development machines have no
-    internet: the four files sit there); else the Keras cache, downloaded on first use."""
+    internet: the four files sit there); else the Keras cache; None where none holds them."""
+    from convlab.data import cached_files
+
     if os.environ.get("FASHION_MNIST_DIR"):
         return Path(os.environ["FASHION_MNIST_DIR"])
     shared = REPO.parent / "shared" / "data" / "fashion-mnist"
     if shared.is_dir():
         return shared
-    from convlab.data import keras_cached_files
-
-    return Path(next(iter(keras_cached_files().values()))).parent
+    cached = cached_files()
+    return Path(next(iter(cached.values()))).parent if cached else None
 
 
 DATA_DIR = find_data_dir()
+# The tests' own Keras cache: files they copy there, as train.py --data-dir does, stay out of the user's ~/.keras.
+os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="keras-home-")
+atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], True)
+
+
+def pytest_configure(config):
+    if DATA_DIR is None:  # one line saying what to set, not an error in every test
+        pytest.exit(NO_DATA, returncode=4)
 
 
 # The environment of the scripts the tests run: the data, and TensorFlow quiet.
@@ -44,6 +60,7 @@ def as_photo(image, path, rng):
 
 def copy_project(folder):
     """The project's scripts and library copied into `folder`, as in a fresh clone: their runs/ is folder/runs."""
+    folder.mkdir(parents=True, exist_ok=True)
     for source in REPO.glob("*.py"):
         shutil.copy(source, folder)
     shutil.copytree(REPO / "convlab", folder / "convlab", ignore=shutil.ignore_patterns("__pycache__"))

@@ -1,12 +1,15 @@
 """The loader accepts Zalando's files and rejects anything else with a message that says what to do."""
 
 import gzip
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import DATA_DIR
+from conftest import DATA_DIR, NO_DATA, REPO, copy_project
 from convlab.data import FILES, TEST_FILES, DataError, load_fashion_mnist, load_test_images, split_validation
 
 
@@ -117,6 +120,7 @@ def test_test_images_download_only_the_test_files(monkeypatch, tmp_path):
     import keras
 
     monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty cache
     fetched = []
 
     def cached(name, **kwargs):
@@ -150,6 +154,47 @@ def test_failed_download_suggests_data_dir(monkeypatch, tmp_path):
         load_fashion_mnist()
 
 
+def test_unzipped_files_are_read_as_the_gzipped_ones(tmp_path, fashion_mnist):
+    """Browsers often unzip a .gz download: a folder of the unzipped files works the same."""
+    for name in FILES:
+        (tmp_path / name.removesuffix(".gz")).write_bytes(gzip.decompress((DATA_DIR / name).read_bytes()))
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(tmp_path)
+    for loaded, original in zip((x_train, y_train, x_test, y_test), (*fashion_mnist[0], *fashion_mnist[1])):
+        np.testing.assert_array_equal(loaded, original)
+
+
+def test_an_unzipped_file_that_was_changed_is_refused(tmp_path):
+    for name in TEST_FILES:
+        (tmp_path / name.removesuffix(".gz")).write_bytes(gzip.decompress((DATA_DIR / name).read_bytes()))
+    labels = tmp_path / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-1] + b"\x03")
+    with pytest.raises(DataError, match=f"{labels} is corrupt or not the original file"):
+        load_test_images(tmp_path)
+
+
+def test_data_found_once_is_found_again_without_the_folder_or_internet(tmp_path, monkeypatch, capsys):
+    """A folder given once is copied into the Keras cache, where the next load finds it offline,
+    and where keras.datasets.fashion_mnist finds it too."""
+    import keras
+
+    monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    for name in TEST_FILES:
+        shutil.copy(DATA_DIR / name, tmp_path / name)
+    first = load_test_images(tmp_path)
+    assert f"Copied the Fashion-MNIST files into the Keras cache, {tmp_path / 'keras' / 'datasets' / 'fashion-mnist'}" \
+        in capsys.readouterr().out
+
+    def offline(*args, **kwargs):
+        raise AssertionError("downloaded")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    again = load_test_images()
+    np.testing.assert_array_equal(again.images, first.images)
+    load_test_images(tmp_path)
+    assert capsys.readouterr().out == ""  # copied once
+
+
 def test_validation_split_is_seeded_and_disjoint():
     x = np.arange(100)
     (train_a, _), (val_a, _) = split_validation(x, x, 10, seed=1)
@@ -159,3 +204,16 @@ def test_validation_split_is_seeded_and_disjoint():
     assert not np.array_equal(val_a, val_c)
     assert len(train_a) == 90 and not set(train_a) & set(val_a)
     assert list(train_a) == sorted(train_a)  # training keeps file order, so --limit is "the first N"
+
+
+def test_without_data_the_tests_stop_with_one_line_saying_what_to_set(tmp_path):
+    """The README's test command in a fresh clone with no data anywhere and no internet."""
+    project = copy_project(tmp_path / "clone")  # no ../shared beside it
+    shutil.copytree(REPO / "tests", project / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pytest.ini", project)
+    env = {key: value for key, value in os.environ.items() if key != "FASHION_MNIST_DIR"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_model.py"], cwd=project,
+                            env={**env, "KERAS_HOME": str(tmp_path / "empty")}, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 4
+    assert result.stderr.strip() == f"Exit: {NO_DATA}" and "Error" not in result.stdout
