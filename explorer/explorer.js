@@ -69,21 +69,38 @@ function rescaling(input, layer) {
   return out;
 }
 
-// Conv2D, VALID padding: each filter slides over the input where it fits entirely, and each
-// output pixel is the sum of the window's pixels times the filter's weights at the same
-// places, over every input channel, plus the filter's bias. A 3x3 filter fits 26x26 times
-// on 28x28 pixels. Then the activation (ReLU: negative sums become 0).
+// Conv2D: each filter slides over the input one pixel at a time, and each output pixel is the
+// sum of the window's pixels times the filter's weights at the same places, over every input
+// channel, plus the filter's bias; then the activation (ReLU: negative sums become 0).
+// VALID padding slides only where the filter fits entirely: a 3x3 filter fits 26x26 times on
+// 28x28 pixels. SAME padding lets the window hang one pixel over each edge, reading 0 there,
+// so the map keeps the input's size.
+function padding(layer) {
+  // Keras puts the odd pixel of SAME padding after the input (bottom, right); a 3x3 filter pads 1 each side.
+  return layer.padding === "same" ? {top: Math.floor((layer.kernel.shape[0] - 1) / 2),
+                                     left: Math.floor((layer.kernel.shape[1] - 1) / 2)} : {top: 0, left: 0};
+}
+
 function conv2d(input, layer) {
   const [rows, cols, channels, filters] = layer.kernel.shape;
-  const out = tensor(input.height - rows + 1, input.width - cols + 1, filters);
+  const pad = padding(layer);
+  const same = layer.padding === "same";
+  const out = tensor(same ? input.height : input.height - rows + 1, same ? input.width : input.width - cols + 1, filters);
+  const sums = new Float64Array(filters);
   for (let row = 0; row < out.height; row++) {
     for (let col = 0; col < out.width; col++) {
       for (let filter = 0; filter < filters; filter++) {
         let sum = layer.bias.values[filter];
         for (let i = 0; i < rows; i++) {
+          const r = row + i - pad.top;
+          if (r < 0 || r >= input.height) continue;  // padding: the window reads 0 here
           for (let j = 0; j < cols; j++) {
+            const c = col + j - pad.left;
+            if (c < 0 || c >= input.width) continue;
+            const base = (r * input.width + c) * channels;
+            const w = ((i * cols + j) * channels) * filters + filter;
             for (let channel = 0; channel < channels; channel++) {
-              sum += at(input, row + i, col + j, channel) * weight(layer.kernel, i, j, channel, filter);
+              sum += input.data[base + channel] * layer.kernel.values[w + channel * filters];
             }
           }
         }
@@ -122,7 +139,9 @@ function flatten(input) {
   return out;
 }
 
-// Dense: every output is the sum of every input times its own weight, plus a bias.
+// Dense: every output is the sum of every input times its own weight, plus a bias. With a
+// softmax, those sums are the logits (kept on the output, for the dense panel), then
+// softmax turns them into probabilities.
 function dense(input, layer) {
   const [inputs, outputs] = layer.kernel.shape;
   const out = tensor(1, 1, outputs);
@@ -131,7 +150,17 @@ function dense(input, layer) {
     for (let k = 0; k < inputs; k++) sum += input.data[k] * layer.kernel.values[k * outputs + unit];
     out.data[unit] = layer.activation === "softmax" ? sum : activate(sum, layer.activation);
   }
-  if (layer.activation === "softmax") softmax(out.data);
+  if (layer.activation === "softmax") {
+    out.logits = Float32Array.from(out.data);
+    softmax(out.data);
+  }
+  return out;
+}
+
+// Activation: a separate ReLU layer (one not folded into the layer before it by explorer.py).
+function activation(input, layer) {
+  const out = tensor(input.height, input.width, input.channels);
+  for (let k = 0; k < input.data.length; k++) out.data[k] = activate(input.data[k], layer.activation);
   return out;
 }
 
@@ -150,6 +179,7 @@ function softmax(scores) {
 
 const LAYER_FUNCTIONS = {
   Rescaling: rescaling, Conv2D: conv2d, MaxPooling2D: maxPooling2d, Flatten: flatten, Dense: dense,
+  Activation: activation,
 };
 
 // The whole network on one 28x28 image (pixels 0..255): every layer's output, in order.
@@ -182,6 +212,7 @@ function argmax(values) {
 // much they contribute (largest first, either sign).
 function explainConv(input, layer, filter, row, col) {
   const [rows, cols, channels] = layer.kernel.shape;
+  const pad = padding(layer);
   const parts = [];
   let sum = 0;
   for (let channel = 0; channel < channels; channel++) {
@@ -189,7 +220,9 @@ function explainConv(input, layer, filter, row, col) {
     let total = 0;
     for (let i = 0; i < rows; i++) {
       for (let j = 0; j < cols; j++) {
-        const pixel = at(input, row + i, col + j, channel);
+        const r = row + i - pad.top, c = col + j - pad.left;
+        const inside = r >= 0 && c >= 0 && r < input.height && c < input.width;
+        const pixel = inside ? at(input, r, c, channel) : 0;  // SAME padding's border reads 0
         const w = weight(layer.kernel, i, j, channel, filter);
         patch.push(pixel);
         kernel.push(w);
@@ -202,7 +235,7 @@ function explainConv(input, layer, filter, row, col) {
   }
   parts.sort((a, b) => Math.abs(b.total) - Math.abs(a.total));
   const bias = layer.bias.values[filter];
-  return {parts, rows, cols, sum, bias, beforeActivation: sum + bias,
+  return {parts, rows, cols, top: row - pad.top, left: col - pad.left, sum, bias, beforeActivation: sum + bias,
           value: activate(sum + bias, layer.activation)};
 }
 

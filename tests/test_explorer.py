@@ -2,7 +2,9 @@
 
 The page, opened as explorer.html#selftest, runs its CNN and DNN on every embedded test
 image, clicks one pixel of each feature-map layer and writes the results into itself;
-Chromium's --dump-dom hands them back. Needs Debian's `chromium` package (.ci/run installs it).
+Chromium's --dump-dom hands them back (tests/browser.py). Needs Debian's `chromium`
+package (.ci/run installs it). The page as a learner uses it (sizes, keys, the address,
+undo, axe-core) is tested in test_explorer_page.py, with Playwright.
 """
 
 import re
@@ -12,19 +14,19 @@ import keras
 import numpy as np
 import pytest
 
+import browser
 import explorer
 import visualize
+from browser import CHROMIUM, NO_CHROMIUM
 from conftest import DATA_DIR, mixed_bfloat16_copy, run_script
 from model import build_model
 
-CHROMIUM = shutil.which("chromium")
-NO_CHROMIUM = "needs Chromium: install Debian's `chromium` package (apt-get install chromium)"
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 AGREEMENT = 1e-4  # float32 in Keras and in the page: only the order of the additions differs
 
 
 def self_test(page, tmp_path):
-    return explorer.self_test(page, CHROMIUM, tmp_path / "chromium")
+    return browser.self_test(page, CHROMIUM, tmp_path / "chromium")
 
 
 @pytest.fixture(scope="module")
@@ -140,16 +142,81 @@ def test_mixed_bfloat16_model_stays_within_bfloat16_rounding(model_dir, fashion_
     assert np.mean(np.array(results["cnnClasses"]) == expected.argmax(axis=1)) >= 0.98
 
 
+@pytest.fixture(scope="module")
+def cnn_plus_page(fashion_mnist, tmp_path_factory):
+    """cnn_plus, untrained but with batch-norm statistics and scales far from their initial
+    0 and 1 (else folding them would change nothing), saved, loaded back and written as a page."""
+    keras.utils.set_random_seed(3)
+    model = build_model("cnn_plus")
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.gamma.assign(rng.uniform(0.5, 2.0, n))
+            layer.beta.assign(rng.normal(0, 0.3, n))
+            layer.moving_mean.assign(rng.normal(0, 0.2, n))
+            layer.moving_variance.assign(rng.uniform(0.05, 0.5, n))
+    folder = tmp_path_factory.mktemp("cnn_plus")
+    model.save(folder / "cnn_plus.keras")
+    model = explorer.load_runnable(folder / "cnn_plus.keras")
+    _, (x_test, y_test) = fashion_mnist
+    page = folder / "explorer.html"
+    page.write_text(explorer.page(model, folder / "cnn_plus.keras", None, None, x_test, y_test))
+    return model, page
+
+
+def test_cnn_plus_packs_as_keras_runs_it_at_inference(cnn_plus_page):
+    """Batch norm folded into its conv, the ReLU layer made the conv's activation, dropout and
+    augmentation left out: 11 layers where Keras has 25."""
+    model, _ = cnn_plus_page
+    layers = explorer.page_layers(model)
+    assert [(layer["name"], layer.get("folded")) for layer in layers] == [
+        ("rescale", None), ("conv_1", ["bn_1", "relu_1"]), ("pool_1", None),
+        ("conv_2a", ["bn_2a", "relu_2a"]), ("conv_2b", ["bn_2b", "relu_2b"]), ("pool_2", None),
+        ("conv_3", ["bn_3", "relu_3"]), ("pool_3", None), ("flatten", None), ("dense", []), ("predictions", [])]
+    assert {layer.get("padding") for layer in layers if layer["type"] == "Conv2D"} == {"same"}
+
+
+@needs_chromium
+def test_cnn_plus_page_agrees_with_keras(cnn_plus_page, fashion_mnist, tmp_path):
+    model, page = cnn_plus_page
+    results = self_test(page, tmp_path)
+    _, (x_test, _) = fashion_mnist
+    images = x_test[: results["images"]]
+    assert results["images"] >= 200
+    layer_maps, expected = keras_answers(model, images)
+    np.testing.assert_allclose(results["cnn"], expected, atol=AGREEMENT, rtol=0)
+    assert results["cnnClasses"] == expected.argmax(axis=1).tolist()
+    # The page's conv_1 is Keras' relu_1 (conv, batch norm and ReLU in one); the clicked
+    # arithmetic, with the folded weights, gives Keras' value.
+    names = {"conv_1": "relu_1", "conv_2a": "relu_2a", "conv_2b": "relu_2b", "conv_3": "relu_3"}
+    features = keras.Model(model.inputs, [model.get_layer(names.get(c["layer"], c["layer"])).output
+                                          for c in results["clicks"]])
+    values = features.predict(x_test[:1, ..., None], verbose=0)
+    assert [click["layer"] for click in results["clicks"]] == [
+        "conv_1", "pool_1", "conv_2a", "conv_2b", "pool_2", "conv_3", "pool_3"]
+    for click, value in zip(results["clicks"], values):
+        assert click["explained"] == pytest.approx(click["map"], abs=1e-6), click
+        assert click["explained"] == pytest.approx(value[0, click["row"], click["col"], click["channel"]],
+                                                   abs=AGREEMENT), click
+
+
 # --- bad input: one clear message, exit code 1, nothing written -------------------------
 
 @pytest.mark.parametrize("layer, problem", [
     (keras.layers.Conv2D(4, 3, activation="relu"), None),
     (keras.layers.Dense(3, activation="softmax", use_bias=False), None),
     (keras.layers.MaxPooling2D(2), None),
-    (keras.layers.Conv2D(4, 3, strides=2, padding="same"), "Conv2D with padding='same', strides=(2, 2)"),
+    (keras.layers.Conv2D(4, 3, padding="same"), None),
+    (keras.layers.Dropout(0.5), None),
+    (keras.layers.RandomTranslation(0.1, 0.1), None),
+    (keras.layers.Conv2D(4, 3, strides=2, padding="same"), "Conv2D with strides=(2, 2)"),
+    (keras.layers.Conv2D(4, 2, padding="same"), "Conv2D with padding='same' with an even kernel_size=(2, 2)"),
     (keras.layers.Conv2D(4, 3, activation="softmax"), "Conv2D with activation='softmax'"),
+    (keras.layers.Activation("tanh"), "Activation with activation='tanh'"),
     (keras.layers.MaxPooling2D(3, strides=2), "MaxPooling2D with pool_size=(3, 3), strides=(2, 2)"),
-    (keras.layers.BatchNormalization(), "BatchNormalization"),
+    (keras.layers.RandomCrop(20, 20), "RandomCrop"),  # not training-only: it crops at inference too
+    (keras.layers.LayerNormalization(), "LayerNormalization"),
 ])
 def test_what_the_page_cannot_compute_as_keras_does_is_named(layer, problem):
     assert explorer.problem(layer) == problem
@@ -168,15 +235,18 @@ BAD_INPUT = {
     "a dnn has no feature maps": (
         lambda tmp: save_model(build_model("dnn"), tmp / "dnn.keras"),
         "error: {tmp}/dnn.keras (model 'dnn') has no Conv2D layers"),
-    "cnn_plus's layers": (
-        lambda tmp: save_model(build_model("cnn_plus"), tmp / "cnn_plus.keras"),
-        "error: {tmp}/cnn_plus.keras (model 'cnn_plus') has layers the explorer page cannot run: "
-        "RandomFlip (random_flip); RandomTranslation (random_shift); "
-        "Conv2D with padding='same' (conv_1, conv_2a, conv_2b, conv_3); "
-        "BatchNormalization (bn_1, bn_2a, bn_2b, bn_3); Activation (relu_1, relu_2a, relu_2b, relu_3); "
-        "Dropout (dropout_2, dropout_3, dropout_dense).\n"
-        "The explorer runs models made of Rescaling, Conv2D, MaxPooling2D, Flatten and Dense layers only, "
-        "like train.py's cnn (any --conv-filters).\nPass --model PATH to such a model, e.g. runs/RUN/cnn.keras."),
+    "a layer the page cannot run": (
+        lambda tmp: save_model(keras.Sequential([
+            keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+            keras.layers.BatchNormalization(name="bn_after_relu"), keras.layers.Dropout(0.2),
+            keras.layers.LayerNormalization(name="norm"), keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax")], name="odd"), tmp / "odd.keras"),
+        "error: {tmp}/odd.keras (model 'odd') has layers the explorer page cannot run: "
+        "BatchNormalization after an activation (only one right after a Conv2D or Dense folds into it) "
+        "(bn_after_relu); LayerNormalization (norm).\n"
+        "The explorer runs models made of Rescaling, Conv2D, MaxPooling2D, BatchNormalization, Activation, "
+        "Flatten and Dense layers (and training-only layers such as Dropout and RandomFlip, which it leaves out), "
+        "like train.py's cnn and cnn_plus.\nPass --model PATH to such a model, e.g. runs/RUN/cnn.keras."),
     "wrong input shape": (
         lambda tmp: save_model(keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(),
                                                  keras.layers.Dense(10)]), tmp / "big.keras"),
