@@ -476,8 +476,10 @@ function mapButtons(k, t) {
     button.addEventListener("click", event => {
       const canvas = button.firstChild;
       // A keyboard's Enter clicks with detail 0: the map's strongest pixel; a pointer: the pixel under it.
-      const cell = event.detail === 0 ? strongestPixel(t, channel) : cellOf(event, canvas, t.height, t.width);
-      select(k, channel, cell);
+      const keyboard = event.detail === 0;
+      select(k, channel, keyboard ? strongestPixel(t, channel) : cellOf(event, canvas, t.height, t.width));
+      // From the keyboard, on to the enlarged map, where the arrow keys move the pixel (Escape comes back).
+      if (keyboard) $("zoom").focus({preventScroll: true});
     });
     grid.appendChild(button);
   }
@@ -624,12 +626,14 @@ function setUpDrawing() {
   $("clear").addEventListener("click", () => {
     remember();
     state.pixels.fill(0);
-    edited();
+    state.source = null;
+    update();  // one click, one redraw, at once
   });
   $("invert").addEventListener("click", () => {
     remember();
     for (let k = 0; k < state.pixels.length; k++) state.pixels[k] = 255 - state.pixels[k];
-    edited();
+    state.source = null;
+    update();
   });
   $("undo").addEventListener("click", undo);
   $("redo").addEventListener("click", redo);
@@ -1154,7 +1158,7 @@ function numberGrid(values, rows, cols, className, colour, outside) {
       } else if (colour) {
         const [r, g, b, light] = colour(values[i * cols + j]);
         td.style.background = `rgb(${r},${g},${b})`;
-        td.style.color = light ? "#111" : "#fff";
+        td.style.color = light ? "#000" : "#fff";  // 4.5:1 or better either way
       }
       tr.appendChild(td);
     }
