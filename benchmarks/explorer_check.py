@@ -59,7 +59,7 @@ def main():
     print("CNN forward pass in the page, ms (mean over the images, per run):",
           ", ".join(f"{run['forwardMs']:.1f}" for run in runs),
           f"- median {statistics.median(run['forwardMs'] for run in runs):.1f}")
-    print("whole redraw (both networks, every map, the inspector), ms:",
+    print("whole redraw (both networks, every map, the dense half, one pixel's arithmetic), ms:",
           ", ".join(f"{run['updateMs']:.1f}" for run in runs))
     results = runs[0]
     x_test, _ = load_test_images()

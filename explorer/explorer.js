@@ -1374,6 +1374,9 @@ function selfTest() {
   result.forwardMs = elapsed / count;
 
   loadTestImage(0);
+  // A redraw as a learner sees it: with a pixel of the last conv layer explained in the panel.
+  const last = MAP_LAYERS.filter(k => CNN.layers[k].type === "Conv2D").pop();
+  select(last, 0, strongestPixel(state.outputs[last], 0));
   const redraws = 20;
   const start = performance.now();
   for (let k = 0; k < redraws; k++) update();
