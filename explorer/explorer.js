@@ -1327,8 +1327,18 @@ function writeHash() {
   }
   link.set("scale", state.scale);
   written = `#${link}`;
+  // Browsers ignore a page that rewrites its address too often (a held arrow key, the fast
+  // sliding window): at most one rewrite every 100 ms, and the last one always lands.
+  clearTimeout(hashTimer);
+  const wait = lastHashWrite + 100 - performance.now();
+  if (wait > 0) {
+    hashTimer = setTimeout(writeHash, wait);
+    return;
+  }
+  lastHashWrite = performance.now();
   if (location.hash !== written) history.replaceState(null, "", written);
 }
+let hashTimer = null, lastHashWrite = -Infinity;
 
 function openFromLink() {
   const link = new URLSearchParams(location.hash.slice(1));
