@@ -410,12 +410,27 @@ function buildGallery() {
       const canvas = element("canvas");
       paintImage(canvas, testImage(k));
       thumb.appendChild(canvas);
+      thumb.tabIndex = k === 0 ? 0 : -1;
       thumb.addEventListener("click", () => { remember(); loadTestImage(k); });
       thumbs.appendChild(thumb);
       shown++;
     }
     group.append(thumbs, element("span", null, name));
     gallery.appendChild(group);
+  });
+  // One tab stop for the 50 images: left and right step through them, up and down by class.
+  gallery.setAttribute("role", "group");
+  gallery.setAttribute("aria-label", "Test images: arrow keys move between them, Enter loads one");
+  gallery.addEventListener("keydown", event => {
+    const all = Array.from(gallery.querySelectorAll(".thumb"));
+    const moves = {ArrowLeft: -1, ArrowRight: 1, ArrowUp: -GALLERY_PER_CLASS, ArrowDown: GALLERY_PER_CLASS,
+                   Home: -Infinity, End: Infinity};
+    const here = all.indexOf(event.target);
+    if (here < 0 || !(event.key in moves)) return;
+    event.preventDefault();
+    const next = all[Math.min(all.length - 1, Math.max(0, here + moves[event.key]))];
+    for (const thumb of all) thumb.tabIndex = thumb === next ? 0 : -1;
+    next.focus();
   });
 }
 
@@ -685,8 +700,11 @@ function update() {
   paintImage($("drawing"), state.pixels);
   $("source").textContent = state.source === null ? "your drawing"
     : `test image ${state.source}, true class: ${CLASSES[DATA.images.labels[state.source]]}`;
-  for (const thumb of document.querySelectorAll(".thumb")) {
+  const thumbs = document.querySelectorAll(".thumb");
+  const chosen = Array.from(thumbs).some(thumb => Number(thumb.dataset.image) === state.source);
+  for (const thumb of thumbs) {
     thumb.classList.toggle("chosen", Number(thumb.dataset.image) === state.source);
+    if (chosen) thumb.tabIndex = Number(thumb.dataset.image) === state.source ? 0 : -1;  // the gallery's tab stop
   }
   paintMaps();
   showProbabilities();

@@ -364,7 +364,9 @@ def test_keyboard_reaches_the_maps_and_the_enlarged_map(open_page):
         tab.keyboard.press("Tab")
         if tab.evaluate("document.activeElement.classList.contains('map')"):
             break
+        presses = _ + 1
     assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_1 filter 0"
+    assert presses <= 15, "one tab stop per group of maps or images, not one per map"
     outline = tab.evaluate("(e => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth])"
                            "(document.activeElement)")
     assert outline[0] != "none" and float(outline[1].rstrip("px")) >= 2, "no visible focus"
@@ -391,6 +393,18 @@ def test_keyboard_reaches_the_maps_and_the_enlarged_map(open_page):
     tab.keyboard.press("Escape")
     assert tab.is_hidden("#inspector")
     assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_1 filter 9"
+
+
+def test_keyboard_loads_a_test_image(open_page):
+    tab = open_page(390, 844)
+    tab.locator(".thumb").first.focus()  # the first T-shirt/top
+    tab.keyboard.press("ArrowDown")  # the next class
+    tab.keyboard.press("ArrowRight")
+    expected = tab.evaluate("document.querySelectorAll('.thumb')[6].dataset.image")
+    assert tab.evaluate("document.activeElement.dataset.image") == expected
+    tab.keyboard.press("Enter")
+    assert tab.text_content("#source").startswith(f"test image {expected}, ")
+    address(tab, f"#image={expected}&scale=map")
 
 
 def address(tab, expected):
