@@ -638,6 +638,28 @@ function setUpDrawing() {
     edited();
   });
   for (const end of ["pointerup", "pointercancel"]) canvas.addEventListener(end, () => { last = null; });
+  // From the keyboard: a pen (the orange box) that the arrow keys move; Space inks where it is,
+  // Shift with an arrow inks as it goes. Each press is one step of undo.
+  const pen = {row: 14, col: 14};
+  const showPen = () => mark($("pen"), SIZE, SIZE, pen.row, pen.col);
+  canvas.addEventListener("focus", showPen);
+  canvas.addEventListener("blur", () => { $("pen").hidden = true; });
+  canvas.addEventListener("keydown", event => {
+    const moves = {ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0]};
+    if (!(event.key in moves) && event.key !== " ") return;
+    event.preventDefault();
+    if (event.key in moves) {
+      pen.row = Math.min(SIZE - 1, Math.max(0, pen.row + moves[event.key][0]));
+      pen.col = Math.min(SIZE - 1, Math.max(0, pen.col + moves[event.key][1]));
+      showPen();
+    }
+    if (event.key === " " || event.shiftKey) {
+      remember();
+      brushAt(pen.col + 0.5, pen.row + 0.5);
+      state.source = null;
+      update();
+    }
+  });
   $("clear").addEventListener("click", () => {
     remember();
     state.pixels.fill(0);
@@ -1047,7 +1069,9 @@ function showSelection() {
   let result;
   if (layer.type === "Conv2D") {
     const e = explainConv(input, layer, channel, row, col);
-    showSource(k, input, e.parts[0].channel, e.top, e.left, e.rows, e.cols);
+    // While the window slides, the input map shown stays the one it started on.
+    if (state.slide && state.slide.inputChannel === undefined) state.slide.inputChannel = e.parts[0].channel;
+    showSource(k, input, state.slide ? state.slide.inputChannel : e.parts[0].channel, e.top, e.left, e.rows, e.cols);
     result = showConv(explanation, k, e, row, col);
   } else {
     const e = explainPool(input, layer, channel, row, col);
@@ -1079,7 +1103,9 @@ function showSource(k, input, channel, row, col, rows, cols) {
   mark($("source-mark"), input.height, input.width, row, col, rows, cols);
   $("source-caption").textContent = onImage ? `its input: the image, ${input.height}x${input.width}`
     : `its input: ${CNN.layers[k - 1].name} map ${channel}` +
-      (input.channels > 1 && CNN.layers[k].type === "Conv2D" ? ` (the one of ${input.channels} that counts most here)` : "");
+      (input.channels > 1 && CNN.layers[k].type === "Conv2D"
+        ? (state.slide ? `, one of the ${input.channels} the window covers` : ` (the one of ${input.channels} that counts most here)`)
+        : "");
 }
 
 // --- The sliding window: the filter steps across its input row by row, filling the map --
@@ -1216,7 +1242,7 @@ function showConv(explanation, k, e, row, col) {
   // The first conv layer looks at the image itself (rescaled, in train.py's models): one grey channel.
   const onImage = source.type === "Input" || source.type === "Rescaling";
   const channels = e.parts.length;
-  const windowText = `rows ${e.top}-${e.top + e.rows - 1}, columns ${e.left}-${e.left + e.cols - 1}`;
+  const windowText = `rows ${e.top} to ${e.top + e.rows - 1}, columns ${e.left} to ${e.left + e.cols - 1}`;
   const outside = (i, j) => e.top + i < 0 || e.left + j < 0 || e.top + i >= input.height || e.left + j >= input.width;
   const padded = layer.padding === "same" && e.parts[0].patch.some((v, n) => outside(Math.floor(n / e.cols), n % e.cols));
   const intro = element("p");

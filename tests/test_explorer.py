@@ -407,6 +407,24 @@ def test_keyboard_loads_a_test_image(open_page):
     address(tab, f"#image={expected}&scale=map")
 
 
+def test_keyboard_draws_and_undoes(open_page):
+    tab = open_page(1366, 768, "image=1")
+    before = tab.evaluate("Array.from(state.pixels)")
+    tab.focus("#drawing")
+    assert tab.is_visible("#pen")
+    for key in ["ArrowLeft"] * 10 + ["ArrowUp"] * 12:  # to row 2, column 4: black in test image 1
+        tab.keyboard.press(key)
+    tab.keyboard.press(" ")
+    after = tab.evaluate("Array.from(state.pixels)")
+    assert after[2 * 28 + 4] == 255 and before[2 * 28 + 4] < 255
+    assert tab.text_content("#source") == "your drawing"
+    tab.keyboard.press("Shift+ArrowRight")
+    assert tab.evaluate("state.pixels[2 * 28 + 5]") == 255
+    tab.keyboard.press("Control+z")
+    tab.keyboard.press("Control+z")
+    assert tab.evaluate("Array.from(state.pixels)") == before
+
+
 def address(tab, expected):
     """The tab's address reaches `expected` (the page rewrites it at most every 100 ms)."""
     try:
