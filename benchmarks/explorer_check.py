@@ -12,7 +12,6 @@ probabilities with model.predict's. Needs the Fashion-MNIST files, as visualize.
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -23,9 +22,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # browser.py: how the project opens the page in Chromium
 
 import numpy as np  # noqa: E402
 
+import browser  # noqa: E402
 from convlab import explorer  # noqa: E402
 from convlab.data import load_test_images  # noqa: E402
 from convlab.saved_models import ModelFileError, load_model, model_or_latest  # noqa: E402
@@ -39,9 +40,9 @@ def main():
         args.model = model_or_latest(args.model)
     except ModelFileError as error:
         sys.exit(f"error: {error}")
-    chromium = shutil.which("chromium")
+    chromium = browser.CHROMIUM
     if chromium is None:
-        sys.exit("error: needs Chromium: install Debian's `chromium` package (apt-get install chromium)")
+        sys.exit(f"error: {browser.NO_CHROMIUM}")
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -53,12 +54,12 @@ def main():
             sys.exit(written.stderr)
         page = folder / "explorer.html"
         print(f"page: {page.stat().st_size / 1e6:.2f} MB, written in {seconds:.1f} s")
-        runs = [explorer.self_test(page, chromium, folder / f"profile{k}") for k in range(args.repeat)]
+        runs = [browser.self_test(page, chromium, folder / f"profile{k}") for k in range(args.repeat)]
 
     print("CNN forward pass in the page, ms (mean over the images, per run):",
           ", ".join(f"{run['forwardMs']:.1f}" for run in runs),
           f"- median {statistics.median(run['forwardMs'] for run in runs):.1f}")
-    print("whole redraw (both networks, every map, the inspector), ms:",
+    print("whole redraw (both networks, every map, the dense half, one pixel's arithmetic), ms:",
           ", ".join(f"{run['updateMs']:.1f}" for run in runs))
     results = runs[0]
     x_test, _ = load_test_images()

@@ -10,13 +10,21 @@ double-click, with no server.
 Weights travel as base64 of little-endian float32, the bytes Keras holds them in
 (a mixed-precision model keeps float32 weights too), so the page starts from exactly
 the numbers Keras starts from; images travel as base64 of uint8 pixels.
+
+Models like model.py's cnn_plus are packed as Keras runs them at inference: the layers
+that act only while training (Dropout, RandomFlip, RandomTranslation, ...) are left out,
+a BatchNormalization is folded into the Conv2D or Dense before it (its running mean and
+variance, gamma and beta become that layer's weights and bias), and an Activation layer
+right after such a layer becomes its activation. The page then shows one conv layer
+where Keras has three (conv_1, bn_1, relu_1), and computes the same numbers.
+
+How the project's checks open the page in a browser lives with the tests (tests/browser.py).
 """
 
 import base64
 import html
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -30,24 +38,28 @@ MARKER = re.compile(r"\{\{(\w+)\}\}")  # where page.html takes the style, the sc
 # The page checks itself against Keras on every embedded image (explorer.html#selftest),
 # so there are enough of them for that check to mean something; its gallery shows 50.
 EMBEDDED_IMAGES = 200
-# What the page's forward pass can run: the layers train.py's dnn and cnn are made of, with
-# the settings under which the page computes exactly what Keras computes.
+# What the page's forward pass can run: the layers of train.py's dnn, cnn and cnn_plus, with
+# the settings under which the page computes exactly what Keras computes (a set: any of these).
 SETTINGS = {
     "Rescaling": {},
-    "Conv2D": {"padding": "valid", "strides": (1, 1), "dilation_rate": (1, 1), "groups": 1,
+    "Conv2D": {"padding": {"valid", "same"}, "strides": (1, 1), "dilation_rate": (1, 1), "groups": 1,
                "data_format": "channels_last"},
     "MaxPooling2D": {"padding": "valid", "data_format": "channels_last"},
+    "BatchNormalization": {},  # over the last axis (the channels): see problem()
+    "Activation": {},
     "Flatten": {},
     "Dense": {},
 }
-ACTIVATIONS = {"Conv2D": ("relu", "linear"), "Dense": ("relu", "softmax", "linear")}
+ACTIVATIONS = {"Conv2D": ("relu", "linear"), "Dense": ("relu", "softmax", "linear"),
+               "Activation": ("relu", "linear")}
 SUPPORTED_LAYERS = f"{', '.join(list(SETTINGS)[:-1])} and {list(SETTINGS)[-1]}"
-# How the project's checks open the page: Debian's `chromium`, headless, and kept off the
-# network (the page must need none).
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-REFUSED_FIX = (f"The explorer runs models made of {SUPPORTED_LAYERS} layers only, like train.py's cnn "
-               "(any --conv-filters).\nPass --model PATH to such a model, e.g. runs/RUN/cnn.keras.")
+# Layers that act only inside fit(): at inference they pass their input on unchanged, so the
+# page leaves them out. RandomCrop is not one of them: at inference it crops the centre.
+TRAINING_ONLY = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout",
+                 "GaussianDropout", "GaussianNoise", "ActivityRegularization")
+REFUSED_FIX = (f"The explorer runs models made of {SUPPORTED_LAYERS} layers (and training-only layers such as "
+               "Dropout and RandomFlip, which it leaves out), like train.py's cnn and cnn_plus.\n"
+               "Pass --model PATH to such a model, e.g. runs/RUN/cnn.keras.")
 
 
 def dnn_beside(model_file):
@@ -101,7 +113,7 @@ def read(name):
 def network(model, model_file):
     """A model as the page runs it: its name, file, precision and layers."""
     return {"name": model.name, "file": shown_path(model_file), "precision": precision(model),
-            "layers": [spec(layer) for layer in computing_layers(model)]}
+            "layers": page_layers(model)}
 
 
 def precision(model):
@@ -121,8 +133,8 @@ def check_runnable(model, model_file):
     """Raise ModelFileError, naming the layers and what is wrong with them, unless the page can run the model."""
     layers = computing_layers(model)
     problems = {}
-    for layer in layers:
-        what = problem(layer)
+    for previous, layer in zip([None, *kept_layers(layers)], kept_layers(layers)):
+        what = problem(layer) or misplaced(previous, layer)
         if what:
             problems.setdefault(what, []).append(layer.name)
     if problems:
@@ -140,30 +152,102 @@ def computing_layers(model):
     return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
+def training_only(layer):
+    """True for a layer that changes its input only while training (Dropout, RandomFlip, ...)."""
+    kind = type(layer).__name__
+    return kind in TRAINING_ONLY or (kind.startswith("Random") and kind != "RandomCrop")
+
+
+def kept_layers(layers):
+    return [layer for layer in layers if not training_only(layer)]
+
+
+def misplaced(previous, layer):
+    """What keeps a BatchNormalization from being folded into the layer before it, or None."""
+    if type(layer).__name__ != "BatchNormalization":
+        return None
+    if previous is None or type(previous).__name__ not in ("Conv2D", "Dense"):
+        return "BatchNormalization not right after a Conv2D or Dense layer"
+    import keras
+
+    if keras.activations.serialize(previous.activation) != "linear":
+        return "BatchNormalization after an activation (only one right after a Conv2D or Dense folds into it)"
+    return None
+
+
 def problem(layer):
     """What keeps the page from computing `layer` exactly as Keras does, or None.
 
-    E.g. "BatchNormalization", or "Conv2D with padding='same'" (the page's convolution only
-    slides where the filter fits, as train.py's cnn does).
+    E.g. "LayerNormalization", or "Conv2D with strides=(2, 2)" (the page's convolution
+    slides one pixel at a time, as train.py's models do).
     """
     import keras
 
     kind = type(layer).__name__
+    if training_only(layer):
+        return None
     if kind not in SETTINGS:
         return kind
-    different = [f"{name}={getattr(layer, name)!r}" for name, value in SETTINGS[kind].items()
-                 if getattr(layer, name) != value]
+    different = []
+    for name, allowed in SETTINGS[kind].items():
+        value = getattr(layer, name)
+        if (value not in allowed) if isinstance(allowed, set) else value != allowed:
+            different.append(f"{name}={value!r}")
+    if kind == "BatchNormalization" and layer.axis not in (-1, len(layer.input.shape) - 1):
+        different.append(f"axis={layer.axis!r}")
     if kind in ACTIVATIONS and keras.activations.serialize(layer.activation) not in ACTIVATIONS[kind]:
         different.append(f"activation={keras.activations.serialize(layer.activation)!r}")
     if kind == "MaxPooling2D" and (len(set(layer.pool_size)) > 1 or layer.strides != layer.pool_size):
         different.append(f"pool_size={layer.pool_size}, strides={layer.strides}")
+    if kind == "Conv2D" and layer.padding == "same" and any(size % 2 == 0 for size in layer.kernel_size):
+        different.append(f"padding='same' with an even kernel_size={layer.kernel_size}")
     if kind == "Rescaling" and (np.ndim(layer.scale) or np.ndim(layer.offset)):
         different.append("a scale or offset per channel")
     return f"{kind} with {', '.join(different)}" if different else None
 
 
+def page_layers(model):
+    """The model's layers as the page runs them (after check_runnable): training-only layers left out,
+    each BatchNormalization folded into the Conv2D or Dense before it, and an Activation right after a
+    layer without one made that layer's activation. A folded layer lists what it took in, under "folded"."""
+    import keras
+
+    found = []
+    for layer in kept_layers(computing_layers(model)):
+        kind = type(layer).__name__
+        last = found[-1] if found else None
+        if kind == "BatchNormalization":
+            fold_batch_norm(last, layer)
+        elif (kind == "Activation" and last and last["type"] in ("Conv2D", "Dense")
+              and last["activation"] == "linear"):
+            last["activation"] = keras.activations.serialize(layer.activation)
+            last["folded"].append(layer.name)
+        else:
+            found.append(spec(layer))
+    for layer in found:
+        for name in ("kernel", "bias"):
+            if name in layer:
+                layer[name] = {"shape": list(layer[name].shape), "data": packed(layer[name])}
+    return found
+
+
+def fold_batch_norm(conv, norm):
+    """Fold a BatchNormalization (inference: (x - mean) / sqrt(var + eps) * gamma + beta) into the
+    weights of the Conv2D or Dense spec before it: kernel * gamma / sqrt(var + eps) per output
+    channel, bias (bias - mean) * gamma / sqrt(var + eps) + beta. In float64, then float32."""
+    mean = norm.moving_mean.numpy().astype(np.float64)
+    variance = norm.moving_variance.numpy().astype(np.float64)
+    gamma = norm.gamma.numpy().astype(np.float64) if norm.scale else np.ones_like(mean)
+    beta = norm.beta.numpy().astype(np.float64) if norm.center else np.zeros_like(mean)
+    factor = gamma / np.sqrt(variance + norm.epsilon)
+    conv["kernel"] = conv["kernel"].astype(np.float64) * factor
+    conv["bias"] = (conv["bias"].astype(np.float64) - mean) * factor + beta
+    conv["folded"].append(norm.name)
+
+
 def spec(layer):
-    """One layer, checked by `problem`, as the page runs it: its kind, settings and weights."""
+    """One layer, checked by `problem`, as the page runs it: its kind, settings and weights
+    (kernel and bias as NumPy arrays here; page_layers packs them)."""
     import keras
 
     kind = type(layer).__name__
@@ -174,17 +258,18 @@ def spec(layer):
         found.update(scale=float(layer.scale), offset=float(layer.offset))
     if kind == "MaxPooling2D":
         found["size"] = layer.pool_size[0]
+    if kind == "Conv2D":
+        found["padding"] = layer.padding
     if kind in ("Conv2D", "Dense"):
-        found.update(weights(layer))
+        found.update(weights(layer), folded=[])
     return found
 
 
 def weights(layer):
     """A Conv2D's or Dense layer's kernel (Keras' own axis order) and bias (zeros without one)."""
     kernel = layer.kernel.numpy()
-    bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1])
-    return {"kernel": {"shape": list(kernel.shape), "data": packed(kernel)},
-            "bias": {"shape": list(bias.shape), "data": packed(bias)}}
+    bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1], np.float32)
+    return {"kernel": kernel, "bias": bias}
 
 
 def packed(array):
@@ -205,20 +290,3 @@ def colour_tables():
     table = {"response": figures.RESPONSE_COLOURS(steps),
              "kernel": matplotlib.colormaps["RdBu_r"](steps)}  # as figures.py draws filters: red +, blue -
     return {name: packed(np.round(rgba[:, :3] * 255).astype(np.uint8)) for name, rgba in table.items()}
-
-
-def self_test(page, chromium, profile_dir):
-    """Open `page`#selftest in headless Chromium and return what the page wrote into itself.
-
-    The page runs its networks on every embedded image and clicks one pixel per feature-map
-    layer (explorer.js, selfTest): {"images", "cnn", "dnn" (probabilities per image),
-    "cnnClasses", "dnnClasses", "forwardMs", "updateMs", "clicks"}.
-    """
-    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--dump-dom",
-                          f"{Path(page).absolute().as_uri()}#selftest"],
-                         capture_output=True, text=True, timeout=300).stdout
-    # The last match: the script's own text, dumped above it, may mention the element.
-    found = re.findall(r'<pre id="selftest">(\{.*?\})</pre>', dom, re.S)
-    if not found:
-        raise RuntimeError(f"{page}#selftest wrote no results; the end of its page:\n{dom[-2000:]}")
-    return json.loads(html.unescape(found[-1]))
