@@ -15,7 +15,7 @@ from pathlib import Path
 
 from convlab import files, runs
 from convlab.data import INPUT_SHAPE
-from convlab.saved_models import ModelFileError, check_input_shape, existing_model_file, load_model
+from convlab.saved_models import ModelFileError, check_input_shape, describe, existing_model_file, load_model
 from convlab.tensorflow_startup import import_tensorflow
 
 EXAMPLE = "python export.py runs/RUN/cnn.keras"
@@ -67,6 +67,7 @@ def export(model_file):
     problem = files.folder_problem(run_folder.path)
     if problem:
         raise ExportError(f"cannot write the exports of {model_file}: {problem}.\n{CANNOT_WRITE}")
+    describe(model_file)
     model = load_model(model_file, PASS_A_PATH)  # computing in float32: TFLite has no bfloat16 kernels
     check_input_shape(model, model_file, PASS_A_PATH)
     making = f"{saved_model.name}/"

@@ -31,10 +31,8 @@ from convlab.data import DATA_DIR_HELP, TRAIN_IMAGES, VALIDATION_SIZE, DataError
 from convlab.recipe import Interrupted, TrainingError  # noqa: E402
 from model import MODELS, build_model, check_conv_filters  # noqa: E402
 
-# Each model's epochs and learning rate: model.MODELS; the batch size: recipe.BATCH_SIZE.
 DEFAULT_MODELS = ["dnn", "cnn"]
-# The shell's code for a command stopped by Ctrl-C (128 + SIGINT): a script can tell a stop from an error.
-INTERRUPTED_EXIT_CODE = 130
+INTERRUPTED_EXIT_CODE = 130  # the shell's for a command stopped by Ctrl-C (128 + SIGINT)
 # A resumed run takes the stopped run's flags; these decide what is trained, so none may differ.
 RESUME_SETTINGS = ["models", "epochs", "batch_size", "learning_rate", "seed", "limit",
                    "validation_size", "conv_filters"]
@@ -51,8 +49,7 @@ def make_parser():
         help="images per step and device; the global batch is this times the replicas (default: %(default)s)")
     add("--learning-rate", type=float, help="peak learning rate (default: per model, "
         + ", ".join(f"{m} {r.learning_rate:g}" for m, r in MODELS.items()) + ")")
-    add("--seed", type=int, default=recipe.SEED, help="seeds the split, the weights and the shuffling "
-        "(default: %(default)s)")
+    add("--seed", type=int, default=recipe.SEED, help="seeds the split, weights and shuffling (default: %(default)s)")
     add("--data-dir", help=DATA_DIR_HELP)
     add("--out", type=Path, metavar="DIR", help="write models, results and figures into exactly DIR "
         "(default: a new folder under runs/, named by date, time and models)")
@@ -73,6 +70,7 @@ def make_parser():
              "the run folder RUN, or --out DIR, or without either the most recently stopped run under runs/")
     add("--tensorboard", nargs="?", const=True, type=Path, metavar="DIR",
         help="log scalars and feature maps for TensorBoard into DIR (without DIR: logs/ in the run folder)")
+    add("--list", action="store_true", help="list the runs in runs/ with their models' test accuracy, and exit")
     add("--verbose", choices=["auto", "0", "1", "2"], default="auto",
         help="Keras' output: 1 progress bars, 2 one line per epoch, 0 none; "
              "auto (the default): 1 on a terminal, 2 when the output goes to a file or pipe")
@@ -128,7 +126,7 @@ def check_args(parser, args):
             parser.error(str(error))
     if args.cpu_devices > 1 and args.strategy not in ("mirrored", "auto"):
         parser.error("--cpu-devices splits the CPU for --strategy mirrored")
-    if isinstance(args.resume, Path) and args.out and args.resume != args.out:
+    if isinstance(args.resume, Path) and args.out and args.resume != args.out:  # two folders
         parser.error("--resume RUN and --out DIR name two folders: give the stopped run's folder once")
     if args.strategy == "multiworker" and not args.out and not isinstance(args.resume, Path):
         parser.error("--strategy multiworker needs --out DIR, the same on every worker, "
@@ -136,8 +134,7 @@ def check_args(parser, args):
 
 
 def run_path(parser, args):
-    """The run's folder: --out or --resume's, the most recently stopped run for a bare --resume,
-    else a new folder under runs/."""
+    """--out or --resume's folder, the most recently stopped run for a bare --resume, else a new one in runs/."""
     if isinstance(args.resume, Path) or args.out:
         return args.out or args.resume
     if not args.resume:
@@ -206,7 +203,8 @@ def run(args):
             model, histories[name] = recipe.train_model(settings, build_model, data.train, data.validation,
                                                         devices, run_folder, resume=args.resume, logging=logging)
             metrics = report.evaluate(model, data.test, settings.batch_size)
-            results[name] = report.summarize(name, model, histories[name], metrics, run_folder)
+            results[name] = report.summarize(name, model, histories[name], metrics, run_folder, len(data.train.images),
+                                             quick=bool(args.limit) or settings.epochs < MODELS[name].epochs)
             files.save_model(model, run_folder.model(name))
             state.finish_model(name, results[name])
 
@@ -230,6 +228,8 @@ def resume_command(out):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.list:
+        return print(runs.table())
     # SIGTERM (a scheduler, `kill`) stops the run like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

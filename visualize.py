@@ -102,10 +102,11 @@ def show_feature_maps(args):
     captions = [f"{caption}\npredicted: {CLASS_NAMES[predicted]}"
                 for caption, predicted in zip(captions, probabilities.argmax(axis=1))]
     run_folder = runs.RunFolder(out)
-    save(figures.feature_maps(images, captions, layer_maps, args.filter), run_folder.feature_maps_figure)
+    photo = args.image_file[0] if args.image_file else None
+    save(figures.feature_maps(images, captions, layer_maps, args.filter), run_folder.feature_maps_figure(photo))
     first_image = [{layer.name: layer_maps[layer.name][0] for layer in block}
                    for block in feature_maps.conv_blocks(layers)]
-    save(figures.all_feature_maps(images[0], captions[0], first_image), run_folder.all_feature_maps_figure)
+    save(figures.all_feature_maps(images[0], captions[0], first_image), run_folder.all_feature_maps_figure(photo))
 
 
 def test_images(indices, data_dir):

@@ -76,6 +76,8 @@ def feature_maps(images, captions, layer_maps, filter_index):
     pattern. Later layers are smaller (a 3x3 convolution trims a border, a pooling halves)
     and each of their pixels sees a larger part of the image.
     captions: one per image; layer_maps: {layer name: array (images, height, width, filters)}.
+    One colour scale per layer, shared by the images and shown by the bar under the column,
+    so the same filter's response to different images can be compared.
     """
     columns = 1 + len(layer_maps)
     figure, axes = plt.subplots(len(images), columns, figsize=(1.9 * columns + 1.2, 2.1 * len(images) + 0.8),
@@ -83,8 +85,14 @@ def feature_maps(images, captions, layer_maps, filter_index):
     for row, (image, caption) in enumerate(zip(images, captions)):
         axes[row, 0].imshow(image, cmap="gray", interpolation="nearest")
         axes[row, 0].set_ylabel(caption, fontsize=9)
-        for axis, maps in zip(axes[row, 1:], layer_maps.values()):
-            axis.imshow(maps[row, :, :, filter_index], cmap=RESPONSE_COLOURS, interpolation="nearest")
+    for column, maps in enumerate(layer_maps.values(), start=1):
+        responses = maps[..., filter_index]
+        low, high = min(0.0, float(responses.min())), max(float(responses.max()), 1e-9)  # a silent filter stays dark
+        for row in range(len(images)):
+            shown = axes[row, column].imshow(responses[row], cmap=RESPONSE_COLOURS, vmin=low, vmax=high,
+                                             interpolation="nearest")
+        figure.colorbar(shown, ax=axes[:, column], location="bottom", shrink=0.85, pad=0.01, aspect=12,
+                        label="response")
     axes[0, 0].set_title(f"input\n{size(images[0])}", fontsize=10)
     for axis, (name, maps) in zip(axes[0, 1:], layer_maps.items()):
         axis.set_title(f"{name}\n{size(maps[0])}", fontsize=10)

@@ -8,15 +8,18 @@ replica, uint8 images through tf.data; every epoch backed up (for --resume), log
 whole, and checked for a diverging loss.
 """
 
+import contextlib
 import dataclasses
 import math
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 
 import keras
 
-from convlab import files, tensorboard_logging
+from convlab import files, runs, tensorboard_logging
 from convlab.data import to_dataset
 
 # Each model's epochs and peak learning rate are its entry in model.MODELS.
@@ -130,6 +133,7 @@ class EpochLog(keras.callbacks.Callback):
         if self.first_epoch:
             del self.rows[epoch:]
             self.first_epoch = False
+            self.first_epoch_trained = epoch
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -137,6 +141,10 @@ class EpochLog(keras.callbacks.Callback):
                "seconds": round(time.perf_counter() - self.started, 3)}
         self.rows.append(row)
         files.write_json(self.path, self.rows)
+        left = self.params["epochs"] - epoch - 1
+        if left and epoch == self.first_epoch_trained:  # once, after the first epoch this fit trains
+            print(f"\n{self.name}: epoch {epoch + 1} took {row['seconds']:.0f} s; "
+                  f"about {duration(left * row['seconds'])} to go.")
 
 
 class Backup(keras.callbacks.BackupAndRestore):
@@ -153,6 +161,60 @@ class Backup(keras.callbacks.BackupAndRestore):
                 f"the backup in {self.backup_dir} is damaged and cannot be resumed ({error}).\n"
                 "Run again without --resume to train this model from the start."
             ) from None
+
+
+class StopBetweenBatches(keras.callbacks.Callback):
+    """Ctrl-C or SIGTERM during fit() stops at the end of a batch, or of an epoch once it is backed up.
+
+    While fit() runs (see `stops_between_batches`) the signals only set a flag, so a stop
+    never lands inside a backup's write: the backup is always whole and can be resumed.
+    Last in the callback list, so that an epoch's backup and logs are written before it stops.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.requested = False
+
+    def request(self, signal_number, frame):
+        self.requested = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.requested:
+            raise KeyboardInterrupt
+
+    on_epoch_end = on_train_batch_end
+
+
+@contextlib.contextmanager
+def stops_between_batches(callback):
+    """Within the block, Ctrl-C and SIGTERM ask `callback` to stop; outside it they act as usual."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
+        yield
+        return
+    previous = {number: signal.signal(number, callback.request) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def duration(seconds):
+    """'40 s', '3 min', '1 h 05 min': as precise as an estimate deserves."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:02.0f} min"
+
+
+def estimate(name, images, epochs):
+    """How long training `name` on `images` for `epochs` will take, from the last finished run of it here."""
+    rate = runs.seconds_per_image(name)
+    if rate is None:
+        return "Time: estimated after the first epoch."
+    return (f"Time: about {duration(rate * images * epochs)}, at the last finished {name} run's speed in "
+            f"{runs.RUNS_DIR.name}/; refined after the first epoch.")
 
 
 # --- the recipe ------------------------------------------------------------------
@@ -201,14 +263,18 @@ def train_model(settings, build, train, validation, cluster, run_folder, resume=
     if logging.tensorboard:  # after Backup: an epoch is logged once it is backed up, so a resume logs it once
         callbacks += tensorboard_logging.callbacks(logging.tensorboard / name, logging.probe,
                                                    fresh=not (resume and backup_dir.exists()))
+    stop = StopBetweenBatches()
+    callbacks.append(stop)
     epochs = f"{settings.epochs} epoch" + ("s" if settings.epochs > 1 else "")
     print(f"\n== {name}: {model.count_params():,} parameters, {epochs}, "
           f"batch {batch}, peak learning rate {settings.learning_rate:g}")
+    print(estimate(name, len(train.images), settings.epochs - len(rows)))
     try:
-        model.fit(to_dataset(*train, batch, shuffle_seed=settings.seed),
-                  validation_data=to_dataset(*validation, batch) if len(validation.images) else None,
-                  epochs=settings.epochs, callbacks=callbacks, shuffle=False,  # the dataset shuffles
-                  verbose=logging.verbose)
+        with stops_between_batches(stop):
+            model.fit(to_dataset(*train, batch, shuffle_seed=settings.seed),
+                      validation_data=to_dataset(*validation, batch) if len(validation.images) else None,
+                      epochs=settings.epochs, callbacks=callbacks, shuffle=False,  # the dataset shuffles
+                      verbose=logging.verbose)
     except KeyboardInterrupt:
         raise Interrupted(f"{name} after {len(rows)} of {settings.epochs} epochs", run_folder.backups) from None
     except cluster.lost_peer_errors as error:

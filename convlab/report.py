@@ -30,12 +30,18 @@ def evaluate(model, test, batch_size):
     }
 
 
-def summarize(name, model, history, metrics, run_folder):
-    """One model's line of results.json: its size, training and test metrics, and its files."""
+def summarize(name, model, history, metrics, run_folder, train_images, quick):
+    """One model's line of results.json: its size, training and test metrics, and its files.
+
+    train_images: how many images it trained on; quick: fewer images or epochs than its recipe's,
+    which the scripts that use the model say (saved_models.describe).
+    """
     last = history[-1]
     return {
         "parameters": model.count_params(),
         "epochs": len(history),
+        "train_images": train_images,
+        "quick": quick,
         "train_seconds": round(sum(row["seconds"] for row in history), 1),
         "val_accuracy": last.get("val_accuracy"),
         **metrics,

@@ -55,6 +55,10 @@ class RunFolder:
     def results(self):
         return self.path / "results.json"
 
+    def model_results(self, name):
+        """Model `name`'s line of results.json (test accuracy, epochs, ...); None if the folder has none."""
+        return (files.read_json(self.results) or {}).get("models", {}).get(name)
+
     @property
     def training_curves(self):
         return self.path / "training_curves.png"
@@ -69,15 +73,15 @@ class RunFolder:
         """predict.py --steps' figure: each photo, step by step, to the 28x28 image."""
         return self.path / "preprocessing.png"
 
-    @property
-    def feature_maps_figure(self):
-        """visualize.py's figure: one filter through every conv and pooling layer, for a few images."""
-        return self.path / "feature_maps.png"
+    def feature_maps_figure(self, photo=None):
+        """visualize.py's figure: one filter through every conv and pooling layer, for a few test images,
+        or for the photos given with --image-file (named after the first, so the test images' figure stays)."""
+        return self.path / (f"feature_maps_{Path(photo).stem}.png" if photo else "feature_maps.png")
 
-    @property
-    def all_feature_maps_figure(self):
-        """visualize.py's figure: every filter of every layer, for the first image."""
-        return self.path / "feature_maps_all_filters.png"
+    def all_feature_maps_figure(self, photo=None):
+        """visualize.py's figure: every filter of every layer, for the first image (or photo)."""
+        return self.path / (f"feature_maps_all_filters_{Path(photo).stem}.png" if photo
+                            else "feature_maps_all_filters.png")
 
     @property
     def filters_figure(self):
@@ -162,6 +166,40 @@ def stopped_runs():
     states = [RunFolder(path).state for path in RUNS_DIR.iterdir() if path.is_dir()]
     return [state.parent for state in sorted((state for state in states if state.is_file()),
                                              key=lambda state: state.stat().st_mtime, reverse=True)]
+
+
+def table():
+    """Every run in runs/, oldest first, as a table: finished or stopped, and each model's test accuracy."""
+    folders = sorted(path for path in RUNS_DIR.iterdir() if path.is_dir()) if RUNS_DIR.is_dir() else []
+    if not folders:
+        return f"No runs yet in {RUNS_DIR}: `python train.py` makes the first."
+    try:
+        latest = latest_run()
+    except RunError:
+        latest = None
+    width = max(len(folder.name) for folder in folders)
+    lines = [f"{'run':<{width}}  {'state':<9}  models: test accuracy (epochs, training images)"]
+    for folder in folders:
+        run_folder = RunFolder(folder)
+        models = (files.read_json(run_folder.results) or {}).get("models", {})
+        if run_folder.state.is_file():
+            state, models = "stopped", ResumeState.load(run_folder).finished
+        else:
+            state = "latest" if folder == latest else "finished" if models else "empty"
+        shown = ", ".join(f"{name} {m['test_accuracy']:.1%} ({m['epochs']}, {m.get('train_images', 0):,})"
+                          for name, m in models.items())
+        lines.append(f"{folder.name:<{width}}  {state:<9}  {shown or '-'}")
+    return "\n".join(lines)
+
+
+def seconds_per_image(name):
+    """Training seconds per image and epoch of model `name` in the newest finished run that trained it; None."""
+    for folder in sorted((path for path in RUNS_DIR.iterdir() if path.is_dir()), reverse=True) \
+            if RUNS_DIR.is_dir() else []:
+        found = RunFolder(folder).model_results(name)
+        if found and found.get("train_images"):
+            return found["train_seconds"] / (found["epochs"] * found["train_images"])
+    return None
 
 
 # --- a stopped run, and the process that trains a run ----------------------------------

@@ -22,9 +22,17 @@ class ModelFileError(Exception):
 
 
 def model_or_latest(path, name=DEFAULT_MODEL):
-    """--model PATH if given; else the latest run's model `name`, saying which run it is."""
+    """--model PATH if given, else the latest run's model `name`; says which model it is and how good."""
     if path is not None:
-        return existing_model_file(path)
+        describe(existing_model_file(path))
+        return Path(path)
+    model = latest_model(name)
+    describe(model, latest=True)
+    return model
+
+
+def latest_model(name):
+    """The latest run's model `name`."""
     try:
         run = runs.latest_run()
     except runs.RunError as error:
@@ -33,8 +41,25 @@ def model_or_latest(path, name=DEFAULT_MODEL):
     if not model.is_file():
         raise ModelFileError(f"the latest run, {run}, trained no {name} model: it has no {model.name}.\n"
                              f"Run `python train.py` (it trains {name}), or pass --model PATH to a saved .keras model.")
-    print(f"Using {model}, from the latest run", file=sys.stderr)
     return model
+
+
+def describe(path, latest=False):
+    """Say which model a script uses and how good it is, from results.json beside it when train.py wrote one.
+
+    e.g. "Using runs/RUN/cnn.keras, from the latest run (test accuracy 91.3%, 5 epochs on 55,000 images)",
+    and for a quick run (--limit, or fewer epochs than the model's recipe) a second line saying so.
+    """
+    found = runs.RunFolder(Path(path).parent).model_results(Path(path).stem)
+    line = f"Using {path}" + (", from the latest run" if latest else "")
+    if found:
+        epochs = f"{found['epochs']} epoch" + ("s" if found["epochs"] != 1 else "")
+        images = f" on {found['train_images']:,} images" if "train_images" in found else ""
+        line += f" (test accuracy {found['test_accuracy']:.1%}, {epochs}{images})"
+        if found.get("quick"):
+            line += ("\nA quick run: fewer images or epochs than the model's recipe, so its answers are rougher "
+                     "than a full run's. `python train.py` trains the full model.")
+    print(line, file=sys.stderr)
 
 
 def existing_model_file(path, fix=PASS_A_MODEL):

@@ -11,7 +11,8 @@ import time
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from convlab import files
+from convlab import cluster, files, recipe, runs
+from convlab.data import Images
 from conftest import REPO, SCRIPT_ENV, copy_project, run_script
 
 QUICK = ["--limit", "3000", "--validation-size", "1000", "--models", "cnn"]
@@ -48,11 +49,11 @@ def logged_epochs(folder):
 def killed_run(tmp_path_factory):
     """A run of 6 epochs with --tensorboard in its own folder under runs/ of a copy of the project,
     SIGKILLed as soon as its history shows 2 completed epochs. Returns that folder."""
-    runs = copy_project(tmp_path_factory.mktemp("killed")) / "runs"
-    process = start_training(epochs=6, script=runs.parent / "train.py", flags=["--tensorboard"])
-    while not list(runs.glob("*/run_state.json")) and process.poll() is None:
+    runs_dir = copy_project(tmp_path_factory.mktemp("killed")) / "runs"
+    process = start_training(epochs=6, script=runs_dir.parent / "train.py", flags=["--tensorboard"])
+    while not list(runs_dir.glob("*/run_state.json")) and process.poll() is None:
         time.sleep(0.02)
-    (out,) = [state.parent for state in runs.glob("*/run_state.json")]
+    (out,) = [state.parent for state in runs_dir.glob("*/run_state.json")]
     wait_for_epochs(out, 2, process)
     process.send_signal(signal.SIGKILL)
     process.communicate()
@@ -83,13 +84,13 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
 def test_a_bare_resume_finishes_the_killed_run_with_its_flags_and_makes_it_the_latest(killed_run, tmp_path):
     """In a second copy of the project holding the killed run and a run that finished before it:
     `python train.py --resume` alone trains on with the stopped run's flags, --tensorboard included."""
-    runs = copy_project(tmp_path) / "runs"
-    out = runs / killed_run.name
+    runs_dir = copy_project(tmp_path) / "runs"
+    out = runs_dir / killed_run.name
     shutil.copytree(killed_run, out)
-    (runs / "2000-01-01_000000-dnn").mkdir()
-    files.write_json(runs / "2000-01-01_000000-dnn" / "results.json", {"models": {"dnn": {}}})
-    (runs / "latest").write_text("2000-01-01_000000-dnn\n")
-    result = run_script(runs.parent / "train.py", "--resume")
+    (runs_dir / "2000-01-01_000000-dnn").mkdir()
+    files.write_json(runs_dir / "2000-01-01_000000-dnn" / "results.json", {"models": {"dnn": {}}})
+    (runs_dir / "latest").write_text("2000-01-01_000000-dnn\n")
+    result = run_script(runs_dir.parent / "train.py", "--resume")
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith(f"Run folder: {out} (resuming)\n")
     assert "Resuming cnn after epoch" in result.stdout
@@ -98,8 +99,8 @@ def test_a_bare_resume_finishes_the_killed_run_with_its_flags_and_makes_it_the_l
     assert results["models"]["cnn"]["epochs"] == 6 and list(results["models"]) == ["cnn"]
     assert logged_epochs(out / "logs" / "cnn" / "train") == [0, 1, 2, 3, 4, 5]  # each epoch logged once
     assert not (out / "backup").exists() and not (out / "run_state.json").exists()
-    assert (runs / "latest").read_text() == f"{killed_run.name}\n"
-    assert sorted(path.name for path in runs.iterdir()) == ["2000-01-01_000000-dnn", killed_run.name, "latest"]
+    assert (runs_dir / "latest").read_text() == f"{killed_run.name}\n"
+    assert sorted(path.name for path in runs_dir.iterdir()) == ["2000-01-01_000000-dnn", killed_run.name, "latest"]
 
 
 def test_resume_with_other_flags_is_refused(killed_run, tmp_path):
@@ -160,3 +161,70 @@ def test_mirrored_strategy_on_two_cpu_devices(tmp_path):
     assert "batch 256" in result.stdout  # 128 per replica
     cnn = json.loads((tmp_path / "results.json").read_text())["models"]["cnn"]
     assert cnn["test_accuracy"] > 0.70  # one device reaches about 0.76 on this subset
+
+
+# --- one run folder, one process; a stop never breaks a backup ------------------------
+
+
+def test_a_second_train_py_on_a_run_in_training_is_refused_until_the_first_ends(tmp_path):
+    first = start_training(epochs=20, out=tmp_path)
+    while not (tmp_path / "run_state.json").exists() and first.poll() is None:
+        time.sleep(0.02)
+    second = run_script("train.py", "--resume", tmp_path)
+    first.send_signal(signal.SIGKILL)  # a crash: the kernel releases the lock with the process
+    first.communicate()
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path} is being trained by another train.py right now. Wait for it to finish "
+        "(or stop it), or start a new run without --resume and --out.")
+    os.close(runs.lock(runs.RunFolder(tmp_path)))  # free again
+
+
+def train_quickly(folder, fashion_mnist, resume=False, epochs=3):
+    """The recipe on 1,024 images, in this process: each epoch is a few steps, each ending in a backup."""
+    import tensorflow as tf
+
+    import model
+
+    (x, y), _ = fashion_mnist
+    settings = recipe.Settings("dnn", epochs=epochs, learning_rate=1e-3, batch_size=128, seed=0)
+    return recipe.train_model(settings, model.build_model, Images(x[:1024], y[:1024]), Images(x[:0], y[:0]),
+                              cluster.Cluster(tf.distribute.get_strategy()), runs.RunFolder(folder), resume=resume,
+                              logging=recipe.Logging(verbose=0))
+
+
+def test_ctrl_c_while_the_backup_is_written_stops_after_it_and_the_run_resumes(tmp_path, fashion_mnist,
+                                                                                monkeypatch):
+    import keras
+
+    write = keras.callbacks.BackupAndRestore._save_model
+
+    def interrupted_write(self):  # Ctrl-C lands in the middle of epoch 1's backup
+        os.kill(os.getpid(), signal.SIGINT)
+        write(self)
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "_save_model", interrupted_write)
+    with pytest.raises(recipe.Interrupted):
+        train_quickly(tmp_path, fashion_mnist)
+    monkeypatch.undo()
+    assert [row["epoch"] for row in history(tmp_path, "dnn")] == [1]
+    _, rows = train_quickly(tmp_path, fashion_mnist, resume=True)
+    assert [row["epoch"] for row in rows] == [1, 2, 3]
+
+
+@pytest.mark.slow  # about 60 s: run with `python -m pytest -m slow` (CI does)
+def test_ctrl_c_at_many_points_always_leaves_a_run_that_resumes(tmp_path, fashion_mnist):
+    """Ctrl-C at 12 moments spread over training, between and inside batches, epoch ends and backups."""
+    import threading
+
+    for trial in range(12):
+        folder = tmp_path / str(trial)
+        timer = threading.Timer(0.4 + 0.25 * trial, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            train_quickly(folder, fashion_mnist, epochs=8)
+        except recipe.Interrupted:
+            pass
+        timer.join()
+        _, rows = train_quickly(folder, fashion_mnist, resume=True, epochs=8)
+        assert [row["epoch"] for row in rows] == list(range(1, 9)), trial

@@ -101,7 +101,11 @@ def test_predict_and_visualize_use_the_latest_runs_cnn_and_draw_beside_it(in_pro
     predict.main(["--test-index", "0"])
     visualize.main(["filters"])
     err = capsys.readouterr().err
-    assert err.count(f"Using {latest / 'cnn.keras'}, from the latest run\n") == 2
+    accuracy = json.loads((latest / "results.json").read_text())["models"]["cnn"]["test_accuracy"]
+    used = (f"Using {latest / 'cnn.keras'}, from the latest run (test accuracy {accuracy:.1%}, 1 epoch on 500 images)\n"
+            "A quick run: fewer images or epochs than the model's recipe, so its answers are rougher than a full "
+            "run's. `python train.py` trains the full model.\n")
+    assert err.count(used) == 2
     assert (latest / "predictions.png").is_file() and (latest / "filters.png").is_file()
 
 
