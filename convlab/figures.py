@@ -63,13 +63,15 @@ def confusion_matrix(matrix, class_names, title):
 
 
 
-def per_class_accuracy(results, class_names):
+def per_class_accuracy(results, class_names=None):
     """Test accuracy per class, one bar per model in each class's group: where convolutions help.
 
     results: {model name: its results, with "per_class_accuracy": {class name: fraction}},
-    as report.summarize gives them; the bars follow the order of results and of class_names.
+    as report.summarize gives them; the bars follow the order of results, and of class_names
+    (default: the classes of the first model's results, in their order).
     """
     names = list(results)
+    class_names = list(class_names or results[names[0]]["per_class_accuracy"])
     width = 0.8 / len(names)
     positions = np.arange(len(class_names))
     figure, axis = plt.subplots(figsize=(11, 4.2))

@@ -124,7 +124,7 @@ def test_the_per_class_figure_draws_each_models_accuracy_per_class_side_by_side(
 
     results = {name: {"per_class_accuracy": {c: round(0.5 + offset + i / 100, 4) for i, c in enumerate(CLASS_NAMES)}}
                for name, offset in (("dnn", 0.0), ("cnn", 0.2))}
-    axis = figures.per_class_accuracy(results, CLASS_NAMES).axes[0]
+    axis = figures.per_class_accuracy(results).axes[0]
     dnn_bars, cnn_bars = axis.containers
     assert [bar.get_height() for bar in dnn_bars] == list(results["dnn"]["per_class_accuracy"].values())
     assert [bar.get_height() for bar in cnn_bars] == list(results["cnn"]["per_class_accuracy"].values())
