@@ -14,6 +14,7 @@ if "ipykernel" not in sys.modules:  # a script or a test: no window, the figures
     matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
@@ -60,6 +61,32 @@ def confusion_matrix(matrix, class_names, title):
     figure.tight_layout()
     return figure
 
+
+
+def per_class_accuracy(results, class_names=None):
+    """Test accuracy per class, one bar per model in each class's group: where convolutions help.
+
+    results: {model name: its results, with "per_class_accuracy": {class name: fraction}},
+    as report.summarize gives them; the bars follow the order of results, and of class_names
+    (default: the classes of the first model's results, in their order).
+    """
+    names = list(results)
+    class_names = list(class_names or results[names[0]]["per_class_accuracy"])
+    width = 0.8 / len(names)
+    positions = np.arange(len(class_names))
+    figure, axis = plt.subplots(figsize=(11, 4.2))
+    for index, name in enumerate(names):
+        accuracy = [results[name]["per_class_accuracy"][class_name] for class_name in class_names]
+        axis.bar(positions + (index - (len(names) - 1) / 2) * width, accuracy, width, label=name)
+    lowest = min(results[name]["per_class_accuracy"][class_name] for name in names for class_name in class_names)
+    axis.set_xticks(positions, class_names, rotation=30, ha="right")
+    axis.set(ylabel="test accuracy", ylim=(max(0.0, lowest - 0.1), 1.0),
+             title="Test accuracy per class: where each model errs")
+    axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    return figure
 
 # --- what convolutions and pooling do (visualize.py) ------------------------------
 # Colours: images in gray, filter responses in "inferno" (bright = strong response),

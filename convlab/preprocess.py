@@ -157,3 +157,20 @@ def steps(image):
 def only_resized(image):
     """What --no-preprocess feeds the model: the grayscale photo squeezed to 28x28, nothing else."""
     return np.clip(np.rint(resize(to_grayscale(image))), 0, 255).astype(np.uint8)
+
+
+# --- the other way: a Fashion-MNIST image made to look like a photo, to try the steps without one ---
+
+
+def as_photo(image, path, rng):
+    """A Fashion-MNIST image as a phone photo: a dark garment on a light, tinted background,
+    ten times larger, off-centre on a bigger canvas, saved as an RGB JPEG.
+
+    For the tests and the notebook, which need a photo and ship none. rng: a numpy Generator
+    (where the garment lands).
+    """
+    garment = Image.fromarray(255 - image).resize((280, 280), Image.BICUBIC)
+    canvas = Image.new("L", (520, 420), 255)
+    canvas.paste(garment, (int(rng.integers(0, 240)), int(rng.integers(0, 140))))
+    tint = Image.merge("RGB", [canvas.point(lambda v, f=f: int(v * f)) for f in (1.0, 0.97, 0.9)])
+    tint.save(path, quality=90)

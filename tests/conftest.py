@@ -9,7 +9,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from PIL import Image
+
+from convlab.preprocess import as_photo  # noqa: F401  (the tests' stand-in for a photo; the notebook's too)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,16 +47,6 @@ def pytest_configure(config):
 
 # The environment of the scripts the tests run: the data, and TensorFlow quiet.
 SCRIPT_ENV = {**os.environ, "FASHION_MNIST_DIR": str(DATA_DIR), "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def as_photo(image, path, rng):
-    """A Fashion-MNIST image as a phone photo: a dark garment on a light, tinted background,
-    ten times larger, off-centre on a bigger canvas, saved as an RGB JPEG."""
-    garment = Image.fromarray(255 - image).resize((280, 280), Image.BICUBIC)
-    canvas = Image.new("L", (520, 420), 255)
-    canvas.paste(garment, (int(rng.integers(0, 240)), int(rng.integers(0, 140))))
-    tint = Image.merge("RGB", [canvas.point(lambda v, f=f: int(v * f)) for f in (1.0, 0.97, 0.9)])
-    tint.save(path, quality=90)
 
 
 def copy_project(folder):

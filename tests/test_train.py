@@ -116,3 +116,18 @@ def test_a_one_epoch_run_draws_its_curves_at_epoch_1_only():
     row = {"epoch": 1, "accuracy": 0.5, "loss": 1.0, "val_accuracy": 0.6, "val_loss": 0.9}
     figure = figures.training_curves({"dnn": [row], "cnn": [row]})
     assert [list(axis.get_xticks()) for axis in figure.axes] == [[1], [1]]
+
+
+def test_the_per_class_figure_draws_each_models_accuracy_per_class_side_by_side():
+    from convlab import figures
+    from convlab.data import CLASS_NAMES
+
+    results = {name: {"per_class_accuracy": {c: round(0.5 + offset + i / 100, 4) for i, c in enumerate(CLASS_NAMES)}}
+               for name, offset in (("dnn", 0.0), ("cnn", 0.2))}
+    axis = figures.per_class_accuracy(results).axes[0]
+    dnn_bars, cnn_bars = axis.containers
+    assert [bar.get_height() for bar in dnn_bars] == list(results["dnn"]["per_class_accuracy"].values())
+    assert [bar.get_height() for bar in cnn_bars] == list(results["cnn"]["per_class_accuracy"].values())
+    assert all(d.get_x() < c.get_x() for d, c in zip(dnn_bars, cnn_bars))  # dnn left of cnn in each class
+    assert [label.get_text() for label in axis.get_xticklabels()] == CLASS_NAMES
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["dnn", "cnn"]
