@@ -88,6 +88,7 @@ def per_class_accuracy(results, class_names=None):
     figure.tight_layout()
     return figure
 
+
 # --- what convolutions and pooling do (visualize.py) ------------------------------
 # Colours: images in gray, filter responses in "inferno" (bright = strong response),
 # filter weights in red (add the pixel) and blue (subtract it).

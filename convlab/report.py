@@ -57,6 +57,7 @@ def write_report(run_folder, results, histories, run_info):
     (settings, seed, precision, device, versions).
     """
     files.save_figure(figures.training_curves(histories), run_folder.training_curves, dpi=100)
+    files.save_figure(figures.per_class_accuracy(results, CLASS_NAMES), run_folder.per_class_figure, dpi=100)
     for name, result in results.items():
         title = f"{name}: test accuracy {result['test_accuracy']:.2%}"
         files.save_figure(figures.confusion_matrix(result["confusion_matrix"], CLASS_NAMES, title),

@@ -39,6 +39,11 @@ class RunFolder:
     def confusion_figure(self, name):
         return self.path / f"{name}_confusion.png"
 
+    @property
+    def per_class_figure(self):
+        """Each model's test accuracy per class, side by side: where convolutions help."""
+        return self.path / "per_class_accuracy.png"
+
     def backup(self, name):
         return self.path / "backup" / name
 

@@ -62,7 +62,7 @@ def test_short_run_writes_every_artifact(short_run):
         assert [row["epoch"] for row in history] == [1, 2, 3] == list(range(1, result["epochs"] + 1))
         assert {"accuracy", "loss", "val_accuracy", "val_loss", "seconds"} <= set(history[0])
         assert sum(sum(row) for row in result["confusion_matrix"]) == 10000
-    for figure in ["training_curves.png", "dnn_confusion.png", "cnn_confusion.png"]:
+    for figure in ["training_curves.png", "per_class_accuracy.png", "dnn_confusion.png", "cnn_confusion.png"]:
         image = __import__("matplotlib.image").image.imread(out / figure)
         assert image.shape[0] > 300 and image.std() > 0.05  # drawn, not blank
     assert not list(out.glob(".*partial*"))  # no temporary files left behind
