@@ -8,6 +8,7 @@ the largest of each four pixels: the image is quartered and the highlights survi
 `convolve` and `max_pool` are the reference: explicit loops, written to be read.
 `convolve_fast` and `max_pool_fast` compute the same a hundred times faster with
 whole-array numpy (the tests prove them equal); the figures use them.
+Used by visualize.py convolution and the notebook.
 """
 
 import numpy as np

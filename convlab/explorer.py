@@ -18,7 +18,8 @@ variance, gamma and beta become that layer's weights and bias), and an Activatio
 right after such a layer becomes its activation. The page then shows one conv layer
 where Keras has three (conv_1, bn_1, relu_1), and computes the same numbers.
 
-How the project's checks open the page in a browser lives with the tests (tests/browser.py).
+Used by visualize.py explorer and the notebook. How the project's checks open the page
+in a browser lives with the tests (tests/browser.py).
 """
 
 import base64

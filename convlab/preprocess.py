@@ -9,7 +9,8 @@ light background, off-centre. Each step below undoes one difference:
     photo -> grayscale -> light background inverted -> cropped to the garment
           -> padded to a square -> 28x28 (antialiased) -> contrast 0..255 uint8
 
-numpy and Pillow only; no TensorFlow, so it is quick to import and to test.
+numpy and Pillow only; no TensorFlow, so it is quick to import and to test. Used by
+predict.py, visualize.py --image-file, the notebook and benchmarks/predict_unsure.py.
 """
 
 import warnings

@@ -11,7 +11,8 @@ TF_CPP_MIN_LOG_LEVEL does not silence them:
 So the scripts import TensorFlow here, first, with the process's stderr caught in a
 file: the notices above are dropped, every other line is passed on. The cuInit
 failure is dropped only where TensorFlow also said there is no CUDA driver at all:
-with a driver installed, it is a real error and stays.
+with a driver installed, it is a real error and stays. Used by train.py, saved_models.py
+(every script that loads a model) and data.py's download.
 """
 
 import os
