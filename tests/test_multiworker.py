@@ -90,7 +90,8 @@ def test_two_workers_train_as_one_and_only_the_chief_keeps_results(tmp_path):
     assert checksum(chief) == checksum(other)  # the same weights on both workers
     assert "the chief holds the results" in other
     assert sorted(p.name for p in (tmp_path / "out0").iterdir()) == [
-        "cnn.keras", "cnn_confusion.png", "cnn_history.json", "results.json", "training_curves.png"]
+        "cnn.keras", "cnn_confusion.png", "cnn_history.json", "per_class_accuracy.png", "results.json",
+        "training_curves.png"]
     assert not (tmp_path / "out1").exists()
     assert [row["epoch"] for row in history(tmp_path / "out0")] == [1, 2]
 
