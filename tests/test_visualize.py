@@ -83,11 +83,15 @@ def test_feature_maps_of_your_own_photo(model_dir, fashion_mnist, tmp_path):
     images, captions = visualize.photos([tmp_path / "boot.jpg"])
     assert images.shape == (1, 28, 28) and captions == ["boot.jpg"]
     assert np.corrcoef(images[0].ravel(), x_test[0].ravel())[0, 1] > 0.8  # measured: 0.86
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "feature_maps.png").write_bytes(b"the test images' figure")
     result = run_script("visualize.py", "--image-file", tmp_path / "boot.jpg", "--model", model_dir / "cnn.keras",
                         "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr[-2000:]
-    pixels = matplotlib.image.imread(tmp_path / "out" / "feature_maps.png")
+    pixels = matplotlib.image.imread(tmp_path / "out" / "feature_maps_boot.png")  # named after the photo
     assert pixels[..., :3].var() > BLANK_VARIANCE
+    assert (tmp_path / "out" / "feature_maps_all_filters_boot.png").is_file()
+    assert (tmp_path / "out" / "feature_maps.png").read_bytes() == b"the test images' figure"  # not overwritten
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
