@@ -78,16 +78,6 @@ class RunFolder:
         """predict.py --steps' figure: each photo, step by step, to the 28x28 image."""
         return self.path / "preprocessing.png"
 
-    def feature_maps_figure(self, photo=None):
-        """visualize.py's figure: one filter through every conv and pooling layer, for a few test images,
-        or for the photos given with --image-file (named after the first, so the test images' figure stays)."""
-        return self.path / (f"feature_maps_{Path(photo).stem}.png" if photo else "feature_maps.png")
-
-    def all_feature_maps_figure(self, photo=None):
-        """visualize.py's figure: every filter of every layer, for the first image (or photo)."""
-        return self.path / (f"feature_maps_all_filters_{Path(photo).stem}.png" if photo
-                            else "feature_maps_all_filters.png")
-
     @property
     def filters_figure(self):
         """visualize.py filters' figure: the first conv layer's learned kernels."""
@@ -115,6 +105,16 @@ class RunFolder:
     def tflite(self, name):
         """The model exported for TensorFlow Lite (phones)."""
         return self.path / f"{name}.tflite"
+
+    def feature_maps_figure(self, photo=None):
+        """visualize.py's figure: one filter through every conv and pooling layer, for a few test images,
+        or for the photos given with --image-file (named after the first, so the test images' figure stays)."""
+        return self.path / (f"feature_maps_{Path(photo).stem}.png" if photo else "feature_maps.png")
+
+    def all_feature_maps_figure(self, photo=None):
+        """visualize.py's figure: every filter of every layer, for the first image (or photo)."""
+        return self.path / (f"feature_maps_all_filters_{Path(photo).stem}.png" if photo
+                            else "feature_maps_all_filters.png")
 
 
 # --- the runs folder: one sub-folder per run, and which one is the latest --------------
