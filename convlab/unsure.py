@@ -176,8 +176,8 @@ def load_statistics(path):
             statistics = {key: saved[key] for key in saved.files}
     except FileNotFoundError:
         raise StatisticsError(f"no statistics file at {path}") from None
-    except Exception as error:  # not a zip, damaged, pickled objects: numpy raises many kinds
-        raise StatisticsError(f"{path} is not a statistics file that numpy can read ({error})") from None
+    except Exception:  # not a zip, damaged, pickled objects: numpy raises many kinds
+        raise StatisticsError(f"{path} is not a statistics file that numpy can read") from None
     needed = ["format", "class_means", "precision", "pixel_mean", "pixel_patterns", "reference_features",
               *(f"calibration {name}: {signal}" for name in ("images", "photos") for signal in SIGNALS)]
     missing = [key for key in needed if key not in statistics]
@@ -281,7 +281,7 @@ class Judge:
         images, labels = (array[:FALLBACK_TRAINING_IMAGES] for array in training)
         self.statistics = fit_statistics(self.model, images, labels, calibration=1000)
         self.note = (f"{problem}: computed its statistics from {len(images):,} training images "
-                     f"({time.perf_counter() - started:.0f} s); save them with convlab.unsure.save_statistics.")
+                     f"({time.perf_counter() - started:.0f} s); `python -m convlab.unsure {model_file}` saves them.")
 
     @property
     def why(self):
@@ -295,3 +295,33 @@ class Judge:
             return probabilities, softmax_unsure(probabilities)
         probabilities, scores = signals(self.model, images, self.statistics)
         return probabilities, flagged(scores, self.statistics)
+
+
+def main(argv=None):
+    """python -m convlab.unsure MODEL: write the statistics of a model that has none beside it."""
+    import argparse
+    import sys
+
+    from convlab.data import DATA_DIR_HELP, VALIDATION_SIZE, load_splits
+    from convlab.saved_models import ModelFileError, existing_model_file, load_model
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("model", type=Path, help="a .keras model saved by train.py")
+    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
+    parser.add_argument("--seed", type=int, default=42, help="the --seed the model was trained with, for its "
+                        "training split (default: train.py's, %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        fix = "Pass the path of a .keras model saved by train.py, e.g. runs/RUN/cnn.keras."
+        model = load_model(existing_model_file(args.model, fix), fix)
+        data = load_splits(args.data_dir, VALIDATION_SIZE, args.seed)
+        path = save_statistics(model, data.train.images, data.train.labels, statistics_path(args.model))
+    except (DataError, ModelFileError, StatisticsError) as error:
+        sys.exit(f"error: {error}")
+    except OSError as error:
+        sys.exit(f"error: cannot write {statistics_path(args.model)}: {error.strerror or error}")
+    print(f"Wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

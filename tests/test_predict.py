@@ -324,3 +324,9 @@ def test_a_model_without_statistics_says_how_it_judges(trained_cnn, tmp_path, mo
         "top class below 75%."]
     if "(unsure)" in captured.out:
         assert unsure.UNSURE_WHY_SOFTMAX in captured.out.splitlines()
+
+
+def test_the_statistics_command_names_a_missing_model(tmp_path):
+    with pytest.raises(SystemExit) as exit:
+        unsure.main([str(tmp_path / "none.keras")])
+    assert str(exit.value.code).startswith(f"error: no model file at {tmp_path / 'none.keras'}.\n")
