@@ -15,10 +15,11 @@ top probability, the energy, the Mahalanobis and cosine distance to the class me
 pixels' PCA reconstruction error); RULE is the one it chose on generated images of no
 garment (docs/predict.md), and flagged() takes any of them.
 
-The statistics (reference features, class means, the pixel patterns, the garments' scores) are saved beside
-the model by save_statistics, e.g. cnn_unsure.npz beside cnn.keras; a plain .npz that
-numpy reads, no pickle. Without it, predict.py computes them from the training data if
-at hand, else falls back to the softmax rule (top class below 75%).
+The statistics (reference features, class means, the pixel patterns, the garments'
+scores) are saved beside the model by save_statistics, e.g. cnn_unsure.npz beside
+cnn.keras; a plain .npz that numpy reads, no pickle. `python -m convlab.unsure MODEL`
+writes them for a saved model. Without them, predict.py computes them from the training
+data if at hand, else falls back to the softmax rule (top class below 75%).
 
 Used by predict.py and benchmarks/predict_unsure.py. numpy, Pillow and the model only.
 """
