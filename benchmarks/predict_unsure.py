@@ -249,7 +249,8 @@ def scene(rng):
         draw.ellipse([tx - 40, horizon - 140, tx + 40, horizon - 40], fill=random_colour(rng, 0, 120))
     hx = rng.uniform(100, w - 200)
     draw.rectangle([hx, horizon - 120, hx + 140, horizon + 20], fill=random_colour(rng, 100, 255))
-    draw.polygon([(hx - 15, horizon - 120), (hx + 70, horizon - 190), (hx + 155, horizon - 120)], fill=random_colour(rng, 60, 200))
+    roof = [(hx - 15, horizon - 120), (hx + 70, horizon - 190), (hx + 155, horizon - 120)]
+    draw.polygon(roof, fill=random_colour(rng, 60, 200))
     draw.rectangle([hx + 55, horizon - 40, hx + 85, horizon + 20], fill=(70, 40, 20))
     return image
 
@@ -296,7 +297,8 @@ def main():
     parser.add_argument("--count", type=int, default=2000,
                         help="test images; a tenth as many non-garments of each kind (default: %(default)s)")
     parser.add_argument("--false-alarms", type=float, default=0.08,
-                        help="share of the training garments, and of their photos, a rule may flag (default: %(default)s)")
+                        help="share of the training garments, and of their photos, a rule may flag "
+                             "(default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     parser.add_argument("--examples", type=Path, metavar="DIR",
@@ -350,7 +352,8 @@ def main():
     allowed = [row for row in rows if max(row["flagged"]["training images"], row["flagged"]["training photos"])
                <= args.false_alarms]
     best = max(allowed, key=lambda row: row["flagged"]["tuning kinds"]) if allowed else None
-    old_rule = {group: float(unsure.softmax_unsure(probabilities).mean()) for group, (probabilities, _) in scored.items()}
+    old_rule = {group: float(unsure.softmax_unsure(probabilities).mean())
+                for group, (probabilities, _) in scored.items()}
     old_rule["all non-garments"] = float(np.mean([old_rule[kind] for kind in NOT_GARMENTS]))
     adopted = shares(unsure.RULE, unsure.QUANTILE)
 
@@ -364,7 +367,8 @@ def main():
         if fits:
             row = max(fits, key=lambda row: row["flagged"]["tuning kinds"])
             f = row["flagged"]
-            print(f"{' + '.join(signals):58}{row['quantile']:>5g}{f['training images']:>7.1%}{f['training photos']:>7.1%}"
+            print(f"{' + '.join(signals):58}{row['quantile']:>5g}"
+                  f"{f['training images']:>7.1%}{f['training photos']:>7.1%}"
                   f"{f['test images']:>7.1%}{f['test images as photos']:>8.1%}{f['tuning kinds']:>8.1%}"
                   f"{f['held-out kinds']:>9.1%}")
     if best:
