@@ -12,6 +12,11 @@ Prints the top 3 classes of each image and draws, for each, the original, the 28
 image the model received and its 10 class probabilities (predictions.png). The model
 is the cnn of the latest run of `python train.py` (runs/latest) unless given --model;
 the figures go beside it, in its run folder, unless given --out.
+
+An answer is marked (unsure) when the image looks like no garment the model was trained
+on (convlab/unsure.py), judged with the statistics saved beside the model (cnn_unsure.npz
+beside cnn.keras); without them, computed from the training data if at hand, else the
+top class below 75%. A line on stderr says which.
 """
 
 import argparse
@@ -24,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from convlab import figures, files, preprocess, runs
-from convlab.unsure import UNSURE, UNSURE_WHY, unsure
+from convlab.unsure import UNSURE, Judge, StatisticsError
 from convlab.data import CLASS_NAMES, DATA_DIR_HELP, NUM_CLASSES, DataError, load_test_images
 from convlab.saved_models import ModelFileError, check_classes, check_input_shape, load_model, model_or_latest
 
@@ -86,15 +91,19 @@ def main(argv=None):
         model = load_model(model_file)
         check_input_shape(model, model_file)
         check_classes(model, model_file)
-        probabilities = classify(model, [sample.model_input for sample in samples])
-        print(json.dumps(as_json(samples, probabilities), indent=2) if args.json else table(samples, probabilities))
+        judge = Judge(model, model_file, args.data_dir)
+        if judge.note:
+            print(f"note: {judge.note}", file=sys.stderr)
+        probabilities, unsure = judge(np.stack([sample.model_input for sample in samples]))
+        print(json.dumps(as_json(samples, probabilities, unsure), indent=2) if args.json
+              else table(samples, probabilities, unsure, judge.why))
         run_folder = runs.RunFolder(out)
-        written = [save_figure(samples, probabilities, run_folder.predictions_figure)]
+        written = [save_figure(samples, probabilities, unsure, run_folder.predictions_figure)]
         if args.steps:
             written.append(save_steps_figure(samples, run_folder.preprocessing_figure))
         for path in written:
             print(f"Wrote {path}", file=sys.stderr if args.json else sys.stdout)
-    except (DataError, ModelFileError, PredictError, preprocess.PhotoError) as error:
+    except (DataError, ModelFileError, PredictError, StatisticsError, preprocess.PhotoError) as error:
         sys.exit(f"error: {error}")
 
 
@@ -161,37 +170,38 @@ def top_classes(probabilities):
     return [(CLASS_NAMES[index], float(probabilities[index])) for index in best]
 
 
-def table(samples, probabilities):
+def table(samples, probabilities, unsure, why):
+    """The top classes of each image, (unsure) at the end of a row the judge flagged, and why under the table."""
     width = max(len("image"), *(len(sample.name) for sample in samples)) + 2
     header = f"{'image':<{width}}" + "".join(f"{label:<22}" for label in ("1st", "2nd", "3rd")[:TOP])
     if any(sample.true_class for sample in samples):
         header += "true class"
     lines = [header.rstrip()]
-    for sample, probs in zip(samples, probabilities):
+    for sample, probs, is_unsure in zip(samples, probabilities, unsure):
         guesses = "".join(f"{f'{name} {p:.1%}':<22}" for name, p in top_classes(probs))
         true_class = f"{sample.true_class:<13}" if sample.true_class else ""
-        lines.append(f"{sample.name:<{width}}{guesses}{true_class}{UNSURE if unsure(probs) else ''}".rstrip())
-    if unsure(probabilities).any():
-        lines.append(UNSURE_WHY)
+        lines.append(f"{sample.name:<{width}}{guesses}{true_class}{UNSURE if is_unsure else ''}".rstrip())
+    if np.any(unsure):
+        lines.append(why)
     return "\n".join(lines)
 
 
-def as_json(samples, probabilities):
+def as_json(samples, probabilities, unsure):
     return [{"image": sample.name,
              "top": [{"class": name, "probability": round(p, 4)} for name, p in top_classes(probs)],
-             "unsure": bool(unsure(probs)),
+             "unsure": bool(is_unsure),
              **({"true_class": sample.true_class} if sample.true_class else {})}
-            for sample, probs in zip(samples, probabilities)]
+            for sample, probs, is_unsure in zip(samples, probabilities, unsure)]
 
 
-def save_figure(samples, probabilities, path):
+def save_figure(samples, probabilities, unsure, path):
     shown = samples[:MAX_FIGURE_ROWS]
     if len(samples) > len(shown):
         print(f"The figure shows the first {len(shown)} of {len(samples)} images.", file=sys.stderr)
     captions = [os.path.basename(sample.name) + (f"\ntrue: {sample.true_class}" if sample.true_class else "")
                 for sample in shown]
     notes = [f"{UNSURE} it knows only these {NUM_CLASSES} classes" if is_unsure else None
-             for is_unsure in unsure(probabilities[: len(shown)])]
+             for is_unsure in unsure[: len(shown)]]
     figure = figures.predictions([s.original for s in shown], [s.model_input for s in shown],
                                  probabilities[: len(shown)], captions, CLASS_NAMES, notes)
     return write_figure(figure, path)

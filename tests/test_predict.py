@@ -1,5 +1,5 @@
 """predict.py: photos made from test images are classified about as well as the images
-themselves, and every bad input gets one message."""
+themselves, images of no garment are called unsure, and every bad input gets one message."""
 
 import json
 
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import predict
-from convlab import preprocess
+from convlab import preprocess, unsure
 from conftest import as_photo, run_script
 from model import build_model
 
@@ -26,6 +26,7 @@ def trained_cnn(tmp_path_factory, fashion_mnist):
     model.fit(x_train[:6000, ..., None], y_train[:6000], epochs=2, batch_size=64, verbose=0)
     path = tmp_path_factory.mktemp("predict_model") / "cnn.keras"
     model.save(path)
+    unsure.save_statistics(model, x_train[:6000], y_train[:6000], unsure.statistics_path(path))
     return model, path
 
 
@@ -192,12 +193,11 @@ def colour_gradient(path):
 
 def test_an_image_of_no_garment_is_called_unsure_and_a_clear_garment_is_not(trained_cnn, tmp_path, capsys):
     _, model_file = trained_cnn
-    colour_gradient(tmp_path / "gradient.png")
-    predict.main([str(tmp_path / "gradient.png"), "--model", str(model_file), "--out", str(tmp_path)])
+    checkerboard(tmp_path / "checkerboard.png")
+    predict.main([str(tmp_path / "checkerboard.png"), "--model", str(model_file), "--out", str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].startswith(str(tmp_path / "gradient.png")) and lines[1].endswith("  (unsure)")
-    assert lines[2] == ("(unsure): its top class has less than 75%. The model can only choose among its 10 classes "
-                        "of clothing, so this may be none of them, or one it cannot tell apart.")
+    assert lines[1].startswith(str(tmp_path / "checkerboard.png")) and lines[1].endswith("  (unsure)")
+    assert lines[2] == unsure.UNSURE_WHY and "looks like no garment the model was trained on" in lines[2]
 
     predict.main(["--test-index", "2", "--model", str(model_file), "--out", str(tmp_path), "--json"])
     (answer,) = json.loads(capsys.readouterr().out)
@@ -231,3 +231,102 @@ def test_a_transparent_png_is_shown_and_classified_on_white(tmp_path):
     drawn = np.asarray(figure.canvas.buffer_rgba())
     x, y = figure.axes[0].transData.transform((10, 10))  # a background pixel of the "original" panel
     assert drawn[drawn.shape[0] - int(y), int(x), :3].tolist() == [255, 255, 255]  # not navy
+
+
+# --- the statistics behind (unsure) ------------------------------------------------------
+
+
+def checkerboard(path):
+    y, x = np.mgrid[0:360, 0:480]
+    Image.fromarray(np.where((x // 40 + y // 40) % 2, 230, 20).astype(np.uint8)).convert("RGB").save(path)
+
+
+def portrait(path):
+    """Matplotlib's sample photo of Grace Hopper: a natural image, shipped with matplotlib."""
+    import matplotlib.cbook
+
+    Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB").save(path)
+
+
+def test_images_of_no_garment_are_flagged_and_most_test_garments_are_not(trained_cnn, tmp_path, capsys):
+    _, model_file = trained_cnn
+    checkerboard(tmp_path / "checkerboard.png")
+    portrait(tmp_path / "portrait.jpg")
+    predict.main([str(tmp_path / "checkerboard.png"), str(tmp_path / "portrait.jpg"), "--model", str(model_file),
+                  "--out", str(tmp_path), "--json"])
+    captured = capsys.readouterr()
+    assert "note:" not in captured.err  # the statistics file beside the model was used
+    assert [answer["unsure"] for answer in json.loads(captured.out)] == [True, True]
+
+    predict.main(["--test-index", *map(str, range(40)), "--model", str(model_file), "--out", str(tmp_path), "--json"])
+    answers = json.loads(capsys.readouterr().out)
+    flagged = sum(answer["unsure"] for answer in answers)
+    print(f"{flagged} of 40 test images flagged")
+    assert flagged <= 8  # the thresholds let about 8% of the training garments through
+
+
+def test_the_statistics_file_round_trips_and_a_bad_one_is_refused(trained_cnn, fashion_mnist, tmp_path):
+    model, model_file = trained_cnn
+    saved = unsure.statistics_path(model_file)
+    assert saved == model_file.with_name("cnn_unsure.npz")
+    statistics = unsure.load_statistics(saved)
+    _, (x_test, _) = fashion_mnist
+    probabilities, scores = unsure.signals(model, x_test[:20], statistics)
+    np.testing.assert_allclose(probabilities, model.predict(x_test[:20, ..., None], verbose=0), atol=1e-5)
+    copy = tmp_path / "copy_unsure.npz"
+    with open(copy, "wb") as file:
+        np.savez(file, **statistics)
+    again = unsure.load_statistics(copy)
+    assert again.keys() == statistics.keys()
+    for key in statistics:
+        np.testing.assert_array_equal(again[key], statistics[key])
+    assert set(unsure.thresholds(again)) == set(unsure.RULE)
+
+    (tmp_path / "bad_unsure.npz").write_text("not numpy")
+    with pytest.raises(unsure.StatisticsError, match="is not a statistics file that numpy can read"):
+        unsure.load_statistics(tmp_path / "bad_unsure.npz")
+    with open(tmp_path / "old_unsure.npz", "wb") as file:
+        np.savez(file, class_means=statistics["class_means"])
+    with pytest.raises(unsure.StatisticsError, match="is not a statistics file of this version"):
+        unsure.load_statistics(tmp_path / "old_unsure.npz")
+
+
+def test_a_model_without_statistics_says_how_it_judges(trained_cnn, tmp_path, monkeypatch, capsys):
+    """Statistics computed from the training data if at hand, else the softmax rule; one line says which."""
+    import shutil
+
+    from conftest import DATA_DIR
+
+    _, model_file = trained_cnn
+    older = tmp_path / "older" / "cnn.keras"
+    older.parent.mkdir()
+    shutil.copy(model_file, older)
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(DATA_DIR))
+    monkeypatch.setattr(unsure, "FALLBACK_TRAINING_IMAGES", 900)  # the test's time; predict.py uses 10,000
+    predict.main(["--test-index", "0", "--model", str(older), "--out", str(tmp_path)])
+    note = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert note == [note[0]] and note[0].startswith(
+        "note: no cnn_unsure.npz beside the model: computed its statistics from 900 training images (")
+    assert not unsure.statistics_path(older).exists()
+
+    test_only = tmp_path / "test_only"
+    test_only.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (test_only / name).symlink_to(DATA_DIR / name)
+    monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no_keras_cache"))
+    colour_gradient(tmp_path / "gradient.png")
+    predict.main([str(tmp_path / "gradient.png"), "--model", str(older), "--out", str(tmp_path),
+                  "--data-dir", str(test_only)])
+    captured = capsys.readouterr()
+    assert [line for line in captured.err.splitlines() if line.startswith("note:")] == [
+        "note: no cnn_unsure.npz beside the model, and no training data at hand: (unsure) falls back to the "
+        "top class below 75%."]
+    if "(unsure)" in captured.out:
+        assert unsure.UNSURE_WHY_SOFTMAX in captured.out.splitlines()
+
+
+def test_the_statistics_command_names_a_missing_model(tmp_path):
+    with pytest.raises(SystemExit) as exit:
+        unsure.main([str(tmp_path / "none.keras")])
+    assert str(exit.value.code).startswith(f"error: no model file at {tmp_path / 'none.keras'}.\n")
