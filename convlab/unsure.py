@@ -19,7 +19,8 @@ The statistics (reference features, class means, the pixel patterns, the garment
 scores) are saved beside the model by save_statistics, e.g. cnn_unsure.npz beside
 cnn.keras; a plain .npz that numpy reads, no pickle. `python -m convlab.unsure MODEL`
 writes them for a saved model. Without them, predict.py computes them from the training
-data if at hand, else falls back to the softmax rule (top class below 75%).
+data if at hand (once: it saves them beside the model), else falls back to the softmax
+rule (top class below 75%).
 
 Used by predict.py and benchmarks/predict_unsure.py. numpy, Pillow and the model only.
 """
@@ -32,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from convlab import preprocess
-from convlab.data import DATA_DIR_ENV, FILES, KERAS_CACHE_SUBDIR, NUM_CLASSES, DataError, load_fashion_mnist
+from convlab.data import DATA_DIR_ENV, NUM_CLASSES, DataError, cached_files, load_fashion_mnist
 
 # --- the rule ----------------------------------------------------------------------------
 
@@ -160,9 +161,13 @@ def save_statistics(model, images, labels, path):
 
     train.py can call it after saving each model: the file beside the model, as statistics_path names it.
     """
+    return write_statistics(fit_statistics(model, images, labels), path)
+
+
+def write_statistics(statistics, path):
+    """Write fitted statistics to `path` (.npz), whole or not at all; returns the path."""
     from convlab import files
 
-    statistics = fit_statistics(model, images, labels)
     path = Path(path)
     with files.atomic_path(path) as temporary:
         with open(temporary, "wb") as file:  # a file object: np.savez would add .npz to the temporary name
@@ -241,10 +246,8 @@ def flagged(scores, statistics, quantile=QUANTILE, signals_used=RULE):
 
 def local_training_data(data_dir=None):
     """The training images and labels if they are on this machine (never downloaded), else None."""
-    if not data_dir and not os.environ.get(DATA_DIR_ENV):
-        cache = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / KERAS_CACHE_SUBDIR
-        if not all((cache / name).is_file() for name in FILES):
-            return None
+    if not data_dir and not os.environ.get(DATA_DIR_ENV) and cached_files() is None:
+        return None
     try:
         train, _ = load_fashion_mnist(data_dir)
     except DataError:
@@ -282,7 +285,12 @@ class Judge:
         images, labels = (array[:FALLBACK_TRAINING_IMAGES] for array in training)
         self.statistics = fit_statistics(self.model, images, labels, calibration=1000)
         self.note = (f"{problem}: computed its statistics from {len(images):,} training images "
-                     f"({time.perf_counter() - started:.0f} s); `python -m convlab.unsure {model_file}` saves them.")
+                     f"({time.perf_counter() - started:.0f} s)")
+        try:  # once: the next predict.py with this model reads them
+            write_statistics(self.statistics, path)
+            self.note += f", saved as {path.name} beside it for next time."
+        except OSError as error:
+            self.note += f"; could not save them beside the model ({error.strerror or error})."
 
     @property
     def why(self):

@@ -307,7 +307,14 @@ def test_a_model_without_statistics_says_how_it_judges(trained_cnn, tmp_path, mo
     note = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
     assert note == [note[0]] and note[0].startswith(
         "note: no cnn_unsure.npz beside the model: computed its statistics from 900 training images (")
-    assert not unsure.statistics_path(older).exists()
+    assert note[0].endswith("s), saved as cnn_unsure.npz beside it for next time.")
+    unsure.load_statistics(unsure.statistics_path(older))  # whole, and found the next time
+    predict.main(["--test-index", "0", "--model", str(older), "--out", str(tmp_path)])
+    assert "note:" not in capsys.readouterr().err
+
+    older = tmp_path / "older_still" / "cnn.keras"
+    older.parent.mkdir()
+    shutil.copy(model_file, older)
 
     test_only = tmp_path / "test_only"
     test_only.mkdir()
