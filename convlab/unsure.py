@@ -312,12 +312,13 @@ def main(argv=None):
     import sys
 
     from convlab.data import DATA_DIR_HELP, VALIDATION_SIZE, load_splits
+    from convlab.recipe import SEED
     from convlab.saved_models import ModelFileError, existing_model_file, load_model
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("model", type=Path, help="a .keras model saved by train.py")
     parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
-    parser.add_argument("--seed", type=int, default=42, help="the --seed the model was trained with, for its "
+    parser.add_argument("--seed", type=int, default=SEED, help="the --seed the model was trained with, for its "
                         "training split (default: train.py's, %(default)s)")
     args = parser.parse_args(argv)
     try:
