@@ -312,6 +312,9 @@ def main(argv=None):
     import sys
 
     from convlab.data import DATA_DIR_HELP, VALIDATION_SIZE, load_splits
+    from convlab.tensorflow_startup import import_tensorflow
+
+    import_tensorflow()  # before recipe.py loads Keras: without TensorFlow's start-up notices
     from convlab.recipe import SEED
     from convlab.saved_models import ModelFileError, existing_model_file, load_model
 
