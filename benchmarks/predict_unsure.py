@@ -266,7 +266,7 @@ TEST_TROUSER = 2  # test image 2 is a trouser
 
 
 def examples(x_test, rng):
-    """The four pictures of the issue, generated: {file name: 640x480 RGB image}."""
+    """Four pictures a learner might try, generated: {file name: 640x480 RGB image}."""
     return {"shoe_silhouette.png": sneaker_silhouette(rng), "rotated_trouser.png": rotated(x_test[TEST_TROUSER], 60),
             "cat.png": cat(rng), "mug.png": mug(rng)}
 
