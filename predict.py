@@ -160,11 +160,6 @@ def photo_sample(path, to_model_input):
 # --- classifying and showing ----------------------------------------------------------
 
 
-def classify(model, model_inputs):
-    """Class probabilities (N, 10); the model takes uint8 (N, 28, 28, 1) and scales itself."""
-    return model.predict(np.stack(model_inputs)[..., None], verbose=0)
-
-
 def top_classes(probabilities):
     best = np.argsort(probabilities)[::-1][:TOP]
     return [(CLASS_NAMES[index], float(probabilities[index])) for index in best]
