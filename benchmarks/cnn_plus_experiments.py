@@ -66,6 +66,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--warmup-fraction", type=float, default=recipe.WARMUP_FRACTION,
+                        help="of all steps, spent ramping the learning rate up to its peak (0.3: one-cycle)")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--ema", action="store_true", help="Adam's moving average of the weights, validated with it")
     parser.add_argument("--erasing", type=float, default=0.0, help="probability of random erasing per image")
@@ -93,7 +95,7 @@ def main():
 
     model = variant(args)
     steps = math.ceil(len(train.images) / args.batch_size) * args.epochs
-    schedule = recipe.learning_rate_schedule(args.learning_rate, steps)
+    schedule = recipe.learning_rate_schedule(args.learning_rate, steps, args.warmup_fraction)
     optimizer_class = keras.optimizers.AdamW if args.weight_decay else keras.optimizers.Adam
     extra = {"weight_decay": args.weight_decay} if args.weight_decay else {}
     model.compile(optimizer=optimizer_class(schedule, use_ema=args.ema, **extra),

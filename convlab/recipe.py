@@ -220,9 +220,9 @@ def estimate(name, images, epochs):
 # --- the recipe ------------------------------------------------------------------
 
 
-def learning_rate_schedule(peak, total_steps):
+def learning_rate_schedule(peak, total_steps, warmup_fraction=WARMUP_FRACTION):
     """Linear warm-up to the peak, then cosine decay to zero at the last step."""
-    warmup = int(total_steps * WARMUP_FRACTION)
+    warmup = int(total_steps * warmup_fraction)
     return keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(total_steps - warmup, 1), warmup_target=peak, warmup_steps=warmup)
 
