@@ -12,7 +12,7 @@ benchmarks all build here.
 from typing import Callable, NamedTuple
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from convlab.data import INPUT_SHAPE, NUM_CLASSES
 
@@ -115,12 +115,29 @@ def cnn_plus(width=1, conv_dropout=0.1, dense_dropout=0.3, shift=0.08, interpola
     return keras.Model(inputs, outputs, name="cnn_plus")
 
 
+def with_mirror(network):
+    """The network's answer for an image averaged with its answer for the left-right mirror image.
+
+    A mirrored shirt is still a shirt, and cnn_plus trains on both, so the two answers
+    are two looks at one garment: averaging them removes some errors for twice the
+    inference cost. Training is unchanged: train.py trains the network and saves it
+    wrapped. Built from a Keras op and a standard layer only, so plain
+    `keras.models.load_model` reads the saved file, and `saved_models.network` finds
+    the network inside for the feature maps, filters and explorer.
+    """
+    image = keras.Input(shape=INPUT_SHAPE, name="image")
+    mirror = ops.flip(image, axis=2)  # (batch, height, width, channels): reverse the width
+    outputs = layers.Average(dtype="float32", name="mirror_average")([network(image), network(mirror)])
+    return keras.Model(image, outputs, name=f"{network.name}_with_mirror")
+
+
 class Registered(NamedTuple):
     """A model of the registry: its builder and its recipe, which train.py uses unless flags say otherwise."""
 
     build: Callable[[], keras.Model]
     epochs: int
     learning_rate: float  # the peak of the warm-up + cosine schedule (convlab/recipe.py)
+    mirror: bool = False  # saved with_mirror: its answers averaged with the mirror image's
 
 
 # The registry: add a model here and it is a --models choice of train.py, trained with its recipe.
@@ -128,7 +145,7 @@ class Registered(NamedTuple):
 MODELS = {
     "dnn": Registered(dnn, epochs=10, learning_rate=4e-3),
     "cnn": Registered(cnn, epochs=5, learning_rate=6e-3),
-    "cnn_plus": Registered(cnn_plus, epochs=20, learning_rate=3e-3),
+    "cnn_plus": Registered(cnn_plus, epochs=20, learning_rate=3e-3, mirror=True),
 }
 
 

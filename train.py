@@ -29,7 +29,7 @@ import keras  # noqa: E402
 from convlab import cluster, files, hardware, recipe, report, runs, tensorboard_logging  # noqa: E402
 from convlab.data import DATA_DIR_HELP, TRAIN_IMAGES, VALIDATION_SIZE, DataError, load_splits  # noqa: E402
 from convlab.recipe import Interrupted, TrainingError  # noqa: E402
-from model import MODELS, build_model, check_conv_filters  # noqa: E402
+from model import MODELS, build_model, check_conv_filters, with_mirror  # noqa: E402
 
 DEFAULT_MODELS = ["dnn", "cnn"]
 INTERRUPTED_EXIT_CODE = 130  # the shell's for a command stopped by Ctrl-C (128 + SIGINT)
@@ -202,6 +202,9 @@ def run(args):
                 conv_filters=tuple(args.conv_filters) if args.conv_filters and name == "cnn" else None)
             model, histories[name] = recipe.train_model(settings, build_model, data.train, data.validation,
                                                         devices, run_folder, resume=args.resume, logging=logging)
+            if MODELS[name].mirror:  # trained alone, then evaluated and saved with its mirror image's answer
+                with devices.scope():
+                    model = with_mirror(model)
             metrics = report.evaluate(model, data.test, settings.batch_size)
             results[name] = report.summarize(name, model, histories[name], metrics, run_folder, len(data.train.images),
                                              quick=bool(args.limit) or settings.epochs < MODELS[name].epochs)

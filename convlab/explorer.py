@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convlab.runs import RunFolder
+from convlab import saved_models
 from convlab.data import CLASS_NAMES
+from convlab.runs import RunFolder
 from convlab.saved_models import ModelFileError, check_classes, check_input_shape, load_model
 
 PAGE_DIR = Path(__file__).resolve().parents[1] / "explorer"
@@ -70,8 +71,12 @@ def dnn_beside(model_file):
 
 
 def load_runnable(model_file):
-    """Load a model the page can run: 28x28x1 in, 10 probabilities out, supported layers only."""
-    model = load_model(model_file)
+    """Load a model the page can run: 28x28x1 in, 10 probabilities out, supported layers only.
+
+    For cnn_plus, the network inside its mirror average (saved_models.network): the page
+    follows one image through the layers.
+    """
+    model = saved_models.network(load_model(model_file))
     check_input_shape(model, model_file)
     check_classes(model, model_file)
     check_runnable(model, model_file)

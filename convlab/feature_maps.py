@@ -20,30 +20,40 @@ def is_conv(layer):
 
 
 def feature_layers(model):
-    """The model's Conv2D and MaxPooling2D layers, in order: the layers whose outputs are maps."""
+    """The Conv2D and MaxPooling2D layers of the model's network, in order: the layers whose outputs are maps."""
     import keras
 
-    return [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
+    from convlab.saved_models import network
+
+    return [layer for layer in network(model).layers
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D))]
 
 
-def extractor(model, layers):
-    """A model from the same input to every given layer's output, then the predictions.
+def extractor(network, layers):
+    """A model from the network's input to every given layer's output, then the network's predictions.
 
-    Built from `model.inputs`, not `model.input`, which fails on Sequential models in Keras 3.
+    Built from `network.inputs`, not `network.input`, which fails on Sequential models in Keras 3.
     """
     import keras
 
-    return keras.Model(inputs=model.inputs, outputs=[layer.output for layer in layers] + list(model.outputs))
+    return keras.Model(inputs=network.inputs, outputs=[layer.output for layer in layers] + list(network.outputs))
 
 
 def extract(model, layers, images):
-    """Every layer's maps for `images` (uint8, N x 28 x 28) in one batched call, and the predictions.
+    """Every layer's maps for `images` (uint8, N x 28 x 28) in one batched call, and the model's predictions.
 
     Returns ({layer name: array (N, height, width, filters)}, probabilities (N, classes)),
     as numpy arrays in the model's output precision (saved_models.load_model gives float32).
-    training=False: random augmentation layers (cnn_plus) default to on when a model is called.
+    The maps are the network's for the image itself; the predictions the whole model's
+    (with its mirror image's answer for cnn_plus). training=False: random augmentation
+    layers (cnn_plus) default to on when a model is called.
     """
-    *maps, probabilities = extractor(model, layers)([images[..., None]], training=False)
+    from convlab.saved_models import network
+
+    inside = network(model)
+    *maps, probabilities = extractor(inside, layers)([images[..., None]], training=False)
+    if inside is not model:
+        probabilities = model(images[..., None], training=False)
     return {layer.name: np.asarray(m) for layer, m in zip(layers, maps)}, np.asarray(probabilities)
 
 

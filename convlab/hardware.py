@@ -103,8 +103,11 @@ def float32_copy(model):
     TensorBoard feature maps of a model in training.
     """
     def float32_layer(layer):
+        if not isinstance(layer, keras.layers.Layer):  # an op such as the mirror's flip: it has no precision
+            return layer.__class__.from_config(layer.get_config())
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
-    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    # recursive: a model wrapped around its network (model.with_mirror) is copied layer by layer, inside too.
+    copy = keras.models.clone_model(model, clone_function=float32_layer, recursive=True)
     copy.set_weights(model.get_weights())
     return copy

@@ -95,6 +95,18 @@ def load_model(path, fix=PASS_A_MODEL):
     return float32_copy(model)
 
 
+def network(model):
+    """The network that looks at the image: inside a model saved with its mirror (model.with_mirror), else the model.
+
+    The feature maps, filters, explorer and unsure rule look inside the network, at the
+    image itself; the model's answer (predict.py, export.py) is the whole model's.
+    """
+    import keras
+
+    inside = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return inside[0] if len(inside) == 1 else model
+
+
 def check_input_shape(model, path, fix=PASS_A_MODEL):
     """Refuse a model that does not take one 28x28x1 image, the input of every model of this project."""
     shapes = [tuple(model_input.shape[1:]) for model_input in model.inputs]

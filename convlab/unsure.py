@@ -92,19 +92,30 @@ def as_product_photo(image):
 
 
 def _feature_model(model):
+    """A model from the image to the network's `dense` features and to the model's answer; the last layer's weights.
+
+    For cnn_plus the answer averages the mirror image's (model.with_mirror), while the
+    features are the network's for the image itself (saved_models.network).
+    """
     import keras
 
+    from convlab.saved_models import network
+
+    inside = network(model)
     try:
-        dense, head = model.get_layer("dense"), model.get_layer("predictions")
+        dense, head = inside.get_layer("dense"), inside.get_layer("predictions")
     except ValueError:
         raise StatisticsError(f"the model {model.name} has no layers named 'dense' and 'predictions', "
                               "as every model of this project has") from None
-    return keras.Model(model.inputs, dense.output), [w.astype(np.float32) for w in head.get_weights()]
+    features = dense.output if inside is model else keras.Model(inside.inputs, dense.output)(model.inputs[0])
+    return keras.Model(model.inputs, [features, *model.outputs]), [w.astype(np.float32) for w in head.get_weights()]
 
 
 def _features(feature_model, images):
+    """The features (N, d) and the model's answers (N, 10) for uint8 images (N, 28, 28)."""
     images = np.asarray(images, np.uint8)
-    return np.asarray(feature_model.predict(images[..., None], batch_size=1024, verbose=0), np.float32)
+    features, answers = feature_model.predict(images[..., None], batch_size=1024, verbose=0)
+    return np.asarray(features, np.float32), np.asarray(answers, np.float32)
 
 
 def _unit(vectors):
@@ -132,7 +143,7 @@ def fit_statistics(model, images, labels, calibration=CALIBRATION_IMAGES):
         keep = np.sort(np.random.default_rng(0).permutation(len(images))[:FIT_IMAGES])
         images, labels = images[keep], labels[keep]
     feature_model, _ = _feature_model(model)
-    features = _features(feature_model, images)
+    features, _ = _features(feature_model, images)
     means = np.stack([features[labels == c].mean(axis=0) for c in range(NUM_CLASSES)])
     centred = features - means[labels]
     covariance = centred.T @ centred / len(features)
@@ -204,14 +215,16 @@ def thresholds(statistics, quantile=QUANTILE, signals_used=RULE):
 
 
 def signals(model, images, statistics):
-    """Class probabilities (N, 10) and {signal: score (N,)}, a high score meaning unlike the garments.
+    """The model's class probabilities (N, 10) and {signal: score (N,)}, a high score meaning unlike the garments.
+
+    The signals are the network's, for the image itself (saved_models.network).
 
     images: uint8 (N, 28, 28), as the model receives them.
     """
     images = np.asarray(images, np.uint8)
     feature_model, (weights, bias) = _feature_model(model)
-    features = _features(feature_model, images)
-    logits = features @ weights + bias
+    features, answers = _features(feature_model, images)
+    logits = features @ weights + bias  # the network's own, for the image itself
     top_logit = logits.max(axis=1, keepdims=True)
     exp = np.exp(logits - top_logit)
     probabilities = exp / exp.sum(axis=1, keepdims=True)
@@ -225,7 +238,7 @@ def signals(model, images, statistics):
     pixels = images.reshape(len(images), -1).astype(np.float32) / 255 - statistics["pixel_mean"]
     patterns = statistics["pixel_patterns"]
     leftover = pixels - (pixels @ patterns.T) @ patterns
-    return probabilities, {
+    return answers, {
         "top probability": 1 - probabilities.max(axis=1),
         "energy": -(top_logit[:, 0] + np.log(exp.sum(axis=1))),
         "feature Mahalanobis distance": np.sqrt(np.maximum(mahalanobis, 0)),
@@ -270,7 +283,7 @@ class Judge:
         if path.is_file():
             try:
                 self.statistics = load_statistics(path)
-                if self.statistics["class_means"].shape[1] != feature_model.output.shape[-1]:
+                if self.statistics["class_means"].shape[1] != feature_model.outputs[0].shape[-1]:
                     raise StatisticsError(f"{path} holds the statistics of another model")
                 return
             except StatisticsError as error:

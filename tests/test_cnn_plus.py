@@ -1,12 +1,23 @@
-"""The stronger CNN: it learns, and its augmentation touches training batches only."""
+"""The stronger CNN: it learns, its augmentation touches training batches only, and it answers with its mirror."""
 
 import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
 
 from conftest import run_script
-from model import build_model
+from convlab import feature_maps
+from convlab.saved_models import load_model, network
+from model import build_model, with_mirror
+
+# A Python that imports nothing of this project: what a user's own script does with a saved model.
+PLAIN_KERAS = """
+import sys, keras, numpy as np
+model = keras.models.load_model(sys.argv[1])
+np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), batch_size=1000, verbose=0))
+"""
 
 
 def before_and_after_augmentation(model, images, training):
@@ -30,10 +41,51 @@ def test_augmentation_changes_training_images(fashion_mnist):
     assert (changed > 0.1).mean() > 0.5  # most images shifted or flipped
 
 
-def test_cnn_plus_learns_on_a_subset(tmp_path):
+def test_cnn_plus_learns_on_a_subset_and_is_saved_with_its_mirror(tmp_path, fashion_mnist):
     result = run_script("train.py", "--models", "cnn_plus", "--limit", "4000", "--validation-size", "1000",
                         "--epochs", "2", "--out", tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     cnn_plus = json.loads((tmp_path / "results.json").read_text())["models"]["cnn_plus"]
     assert cnn_plus["parameters"] <= 1_500_000
     assert cnn_plus["test_accuracy"] > 0.65, cnn_plus["test_accuracy"]  # chance is 0.10
+
+    # Plain keras.models.load_model(...).predict on raw uint8 images gives the reported test accuracy ...
+    images, labels = fashion_mnist[1]
+    np.save(tmp_path / "images.npy", images[..., None])
+    subprocess.run([sys.executable, "-c", PLAIN_KERAS, tmp_path / "cnn_plus.keras", tmp_path / "images.npy",
+                    tmp_path / "answers.npy"], cwd=tmp_path, check=True, capture_output=True)
+    answers = np.load(tmp_path / "answers.npy")
+    assert np.sum(answers.argmax(axis=1) == labels) == round(cnn_plus["test_accuracy"] * len(labels))
+    # ... and each answer is the mean of the network's for the image and for its left-right mirror.
+    inside = network(load_model(tmp_path / "cnn_plus.keras"))
+    own, mirrored = (inside.predict(x[:2000, ..., None], verbose=0) for x in (images, images[:, :, ::-1]))
+    np.testing.assert_allclose(answers[:2000], (own + mirrored) / 2, atol=1e-5)
+    assert (own.argmax(axis=1) != mirrored.argmax(axis=1)).any()  # the mirror changes answers: a real check
+
+
+def test_a_mixed_precision_cnn_plus_loads_in_float32_inside_its_mirror(tmp_path, fashion_mnist):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # as train.py saves it on AVX512_BF16 CPUs
+    try:
+        model = with_mirror(build_model("cnn_plus"))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    model.save(tmp_path / "cnn_plus.keras")
+    loaded = load_model(tmp_path / "cnn_plus.keras")
+    assert {layer.dtype_policy.name for layer in [*loaded.layers, *network(loaded).layers]} == {"float32"}
+    images = fashion_mnist[1][0][:64, ..., None]
+    answers = loaded.predict(images, verbose=0)
+    assert answers.dtype == np.float32
+    np.testing.assert_allclose(answers, model.predict(images, verbose=0), atol=0.02)  # bfloat16's rounding
+
+
+def test_feature_maps_are_the_networks_for_the_image_itself(fashion_mnist):
+    keras.utils.set_random_seed(0)
+    model = with_mirror(build_model("cnn_plus"))
+    images = fashion_mnist[1][0][:8]
+    layers = feature_maps.feature_layers(model)
+    assert [layer.name for layer in layers] == ["conv_1", "pool_1", "conv_2a", "conv_2b", "pool_2", "conv_3", "pool_3"]
+    maps, probabilities = feature_maps.extract(model, layers, images)
+    assert maps["conv_1"].shape == (8, 28, 28, 32) and maps["pool_3"].shape == (8, 3, 3, 128)
+    first_conv = keras.Model(network(model).inputs, network(model).get_layer("conv_1").output)
+    np.testing.assert_allclose(maps["conv_1"], first_conv([images[..., None]], training=False), atol=1e-5)
+    np.testing.assert_allclose(probabilities, model.predict(images[..., None], verbose=0), atol=1e-6)

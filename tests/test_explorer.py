@@ -21,7 +21,7 @@ import visualize
 from browser import CHROMIUM, NO_CHROMIUM
 from convlab.data import CLASS_NAMES
 from conftest import DATA_DIR, mixed_bfloat16_copy, run_script
-from model import build_model
+from model import build_model, with_mirror
 
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 AGREEMENT = 1e-4  # float32 in Keras and in the page: only the order of the additions differs
@@ -146,7 +146,8 @@ def test_mixed_bfloat16_model_stays_within_bfloat16_rounding(model_dir, fashion_
 @pytest.fixture(scope="module")
 def cnn_plus_page(fashion_mnist, tmp_path_factory):
     """cnn_plus, untrained but with batch-norm statistics and scales far from their initial
-    0 and 1 (else folding them would change nothing), saved, loaded back and written as a page."""
+    0 and 1 (else folding them would change nothing), saved with its mirror as train.py saves it,
+    loaded back (the network inside: the page follows one image) and written as a page."""
     keras.utils.set_random_seed(3)
     model = build_model("cnn_plus")
     rng = np.random.default_rng(0)
@@ -158,8 +159,9 @@ def cnn_plus_page(fashion_mnist, tmp_path_factory):
             layer.moving_mean.assign(rng.normal(0, 0.2, n))
             layer.moving_variance.assign(rng.uniform(0.05, 0.5, n))
     folder = tmp_path_factory.mktemp("cnn_plus")
-    model.save(folder / "cnn_plus.keras")
+    with_mirror(model).save(folder / "cnn_plus.keras")
     model = explorer.load_runnable(folder / "cnn_plus.keras")
+    assert model.name == "cnn_plus"
     _, (x_test, y_test) = fashion_mnist
     page = folder / "explorer.html"
     page.write_text(explorer.page(model, folder / "cnn_plus.keras", None, None, x_test, y_test))

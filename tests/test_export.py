@@ -10,7 +10,7 @@ import tensorflow as tf
 from convlab import files, runs
 import export
 from conftest import mixed_bfloat16_copy, run_script
-from model import build_model
+from model import build_model, with_mirror
 
 TEST_IMAGES = 200
 NEAR_TIE = 0.02  # a class may change only where the .keras model's top two probabilities are this close
@@ -20,13 +20,13 @@ EXPORTS = ["cnn", "cnn_bf16", "cnn_plus"]
 @pytest.fixture(scope="module")
 def exported(model_dir, tmp_path_factory):
     """Three models exported by `python export.py`: the trained CNN, the same in mixed bfloat16
-    (as train.py saves it on hardware with native bfloat16), and an untrained cnn_plus, whose
-    random augmentation layers must stay off when served."""
+    (as train.py saves it on hardware with native bfloat16), and an untrained cnn_plus with its
+    mirror, as train.py saves it, whose random augmentation layers must stay off when served."""
     folder = tmp_path_factory.mktemp("export")
     shutil.copy(model_dir / "cnn.keras", folder / "cnn.keras")
     mixed_bfloat16_copy(folder / "cnn.keras").save(folder / "cnn_bf16.keras")
     keras.utils.set_random_seed(0)
-    build_model("cnn_plus").save(folder / "cnn_plus.keras")
+    with_mirror(build_model("cnn_plus")).save(folder / "cnn_plus.keras")
 
     result = run_script("export.py", *(folder / f"{name}.keras" for name in EXPORTS))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -69,8 +69,8 @@ def test_saved_model_and_tflite_predict_the_classes_of_the_keras_model(exported,
     np.testing.assert_allclose(tflite, saved_model, atol=1e-4)  # both float32, from the same graph
 
 
-def test_served_cnn_plus_does_not_flip_or_shift_its_input(exported, fashion_mnist):
-    """model.export() would call the model in training mode for its random layers."""
+def test_served_cnn_plus_averages_with_its_mirror_but_never_shifts(exported, fashion_mnist):
+    """model.export() would call the model in training mode for its random layers; the mirror must stay."""
     folder, _ = exported
     _, (x_test, _) = fashion_mnist
     original, saved_model, tflite = predictions(folder, "cnn_plus", x_test[:32, ..., None])

@@ -11,7 +11,7 @@ from PIL import Image
 import predict
 from convlab import preprocess, unsure
 from conftest import as_photo, run_script
-from model import build_model
+from model import build_model, with_mirror
 
 ROUND_TRIP_IMAGES = 300
 
@@ -294,6 +294,20 @@ def test_the_statistics_file_round_trips_and_a_bad_one_is_refused(trained_cnn, f
         np.savez(file, class_means=statistics["class_means"])
     with pytest.raises(unsure.StatisticsError, match="is not a statistics file of this version"):
         unsure.load_statistics(tmp_path / "old_unsure.npz")
+
+
+def test_a_model_with_its_mirror_answers_with_both_and_is_judged_by_its_network(trained_cnn, fashion_mnist):
+    """cnn_plus is saved with its mirror: the answer averages both views, the signals are the network's own."""
+    model, model_file = trained_cnn
+    statistics = unsure.load_statistics(unsure.statistics_path(model_file))
+    mirrored = with_mirror(model)
+    images = fashion_mnist[1][0][:20]
+    probabilities, scores = unsure.signals(mirrored, images, statistics)
+    np.testing.assert_allclose(probabilities, mirrored.predict(images[..., None], verbose=0), atol=1e-5)
+    own_probabilities, own_scores = unsure.signals(model, images, statistics)
+    assert np.abs(probabilities - own_probabilities).max() > 1e-3  # the mirror's answer counts
+    for signal, values in scores.items():
+        np.testing.assert_allclose(values, own_scores[signal], rtol=1e-5, atol=1e-6)
 
 
 def test_a_model_without_statistics_says_how_it_judges(trained_cnn, tmp_path, monkeypatch, capsys):
