@@ -31,7 +31,7 @@ import cpu_usage  # noqa: E402
 from convlab import hardware, recipe  # noqa: E402
 from convlab.data import DATA_DIR_HELP, NUM_CLASSES, load_splits, to_dataset  # noqa: E402
 from flops import training_flops  # noqa: E402
-from model import cnn_plus  # noqa: E402
+from model import cnn_plus, with_mirror  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cnn_plus-experiments.json"
 
@@ -52,11 +52,10 @@ class ValidationLog(keras.callbacks.Callback):
         self.rows.append({k: round(float(v), 5) for k, v in logs.items() if k != "learning_rate"})
 
 
-def flip_averaged_accuracy(model, images, labels):
-    plain = model.predict(images, batch_size=512, verbose=0)
-    mirrored = model.predict(images[:, :, ::-1], batch_size=512, verbose=0)
-    return (float(np.mean(plain.argmax(1) == labels)),
-            float(np.mean(((plain + mirrored) / 2).argmax(1) == labels)))
+def flip_averaged_accuracy(network, images, labels):
+    """Accuracy of the network alone, and with its mirror image's answer (model.with_mirror, as train.py saves it)."""
+    return tuple(float(np.mean(model.predict(images, batch_size=512, verbose=0).argmax(1) == labels))
+                 for model in (network, with_mirror(network)))
 
 
 def main():
@@ -81,7 +80,7 @@ def main():
     parser.add_argument("--weight-decay", type=float, default=None, help="AdamW's decoupled weight decay")
     parser.add_argument("--precision", default="auto", choices=["auto", *hardware.POLICIES])
     parser.add_argument("--test", action="store_true", help="also score the test set (final runs only)")
-    parser.add_argument("--save", type=Path, help="save the trained model here (.keras)")
+    parser.add_argument("--save", type=Path, help="save the trained model here (.keras), with its mirror")
     parser.add_argument("--limit", type=int, help="train on the first N images only (a quick check)")
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -128,7 +127,7 @@ def main():
     if args.test:
         record["test_accuracy"], record["test_accuracy_flip_averaged"] = flip_averaged_accuracy(model, *test)
     if args.save:
-        model.save(args.save)
+        with_mirror(model).save(args.save)
     print(json.dumps(record, indent=1), flush=True)
 
     with open(args.results, "a+") as file:  # several experiments may finish at once
