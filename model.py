@@ -97,15 +97,15 @@ def cnn_plus(width=1, conv_dropout=0.1, dense_dropout=0.3, shift=0.08, interpola
     if erasing:
         x = layers.RandomErasing(factor=(erasing, erasing), scale=tuple(erasing_scale), value_range=(0, 1),
                                  name="random_erasing")(x)
-    x = conv_bn_relu(x, 32 * width, "1")
+    x = conv_bn_relu(x, round(32 * width), "1")
     x = layers.MaxPooling2D(2, name="pool_1")(x)  # 28 -> 14
-    x = conv_bn_relu(x, 64 * width, "2a")
-    x = conv_bn_relu(x, 64 * width, "2b")
+    x = conv_bn_relu(x, round(64 * width), "2a")
+    x = conv_bn_relu(x, round(64 * width), "2b")
     x = layers.MaxPooling2D(2, name="pool_2")(x)  # 14 -> 7
     x = layers.Dropout(conv_dropout, name="dropout_2")(x)
-    x = conv_bn_relu(x, 128 * width, "3")
+    x = conv_bn_relu(x, round(128 * width), "3")
     if conv3b:
-        x = conv_bn_relu(x, 128 * width, "3b")
+        x = conv_bn_relu(x, round(128 * width), "3b")
     x = layers.MaxPooling2D(2, name="pool_3")(x)  # 7 -> 3
     x = layers.Dropout(conv_dropout, name="dropout_3")(x)
     x = layers.Flatten(name="flatten")(x)

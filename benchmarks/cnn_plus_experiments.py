@@ -73,7 +73,7 @@ def main():
     parser.add_argument("--erasing-scale", type=float, nargs=2, default=(0.02, 0.33))
     parser.add_argument("--shift", type=float, default=0.08, help="RandomTranslation factor")
     parser.add_argument("--interpolation", default="bilinear", choices=["bilinear", "nearest"])
-    parser.add_argument("--width", type=int, default=1, help="multiplies every conv layer's filters")
+    parser.add_argument("--width", type=float, default=1, help="multiplies every conv layer's filters (rounded)")
     parser.add_argument("--conv3b", action="store_true", help="a second 128-filter conv in the last block")
     parser.add_argument("--conv-dropout", type=float, default=0.1)
     parser.add_argument("--dense-dropout", type=float, default=0.3)
