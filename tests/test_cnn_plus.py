@@ -6,6 +6,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 from conftest import run_script
 from convlab import feature_maps
@@ -41,6 +42,7 @@ def test_augmentation_changes_training_images(fashion_mnist):
     assert (changed > 0.1).mean() > 0.5  # most images shifted or flipped
 
 
+@pytest.mark.slow  # about 60 s: run with `python -m pytest -m slow` (CI does)
 def test_cnn_plus_learns_on_a_subset_and_is_saved_with_its_mirror(tmp_path, fashion_mnist):
     result = run_script("train.py", "--models", "cnn_plus", "--limit", "4000", "--validation-size", "1000",
                         "--epochs", "2", "--out", tmp_path)
