@@ -104,13 +104,13 @@ def accuracy_against_compute(curves, budget, target):
         axis.plot(spent[-1] / unit, mirrored, "*", ms=10, color=line.get_color())
     axis.axvline(budget / unit, color="gray", ls=":", lw=1)
     axis.axhline(target, color="gray", ls="--", lw=1)
-    axis.text(0.2, target, f"needed: {target:.1%}", va="bottom", color="gray")
+    axis.text(budget / unit, target, f"needed: {target:.1%} ", va="bottom", ha="right", color="gray")
     axis.text(budget / unit, 0.9, "budget ", va="bottom", ha="right", color="gray")
     axis.set(xlabel="training FLOPs (x 10^13)", ylabel="validation accuracy", ylim=(0.9, target + 0.005),
              title="Validation accuracy per epoch against training compute (star: with the mirror)")
     axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1))
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="lower right")
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, 0.96))
     figure.tight_layout()
     return figure
 
