@@ -134,17 +134,25 @@ class EpochLog(keras.callbacks.Callback):
             del self.rows[epoch:]
             self.first_epoch = False
             self.first_epoch_trained = epoch
-        self.started = time.perf_counter()
+        self.started = self.first_batch_done = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:  # the first step of an epoch includes tracing the graph, which later epochs skip
+            self.first_batch_done = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        done = time.perf_counter()
         row = {"epoch": epoch + 1, **{k: round(float(v), 6) for k, v in logs.items() if k != "learning_rate"},
-               "seconds": round(time.perf_counter() - self.started, 3)}
+               "seconds": round(done - self.started, 3)}
         self.rows.append(row)
         files.write_json(self.path, self.rows)
         left = self.params["epochs"] - epoch - 1
         if left and epoch == self.first_epoch_trained:  # once, after the first epoch this fit trains
+            steps = self.params.get("steps") or 1
+            # The later epochs' pace: the steps after the first, scaled to all of them.
+            later = (done - self.first_batch_done) * steps / max(steps - 1, 1) if steps > 1 else row["seconds"]
             print(f"\n{self.name}: epoch {epoch + 1} took {row['seconds']:.0f} s; "
-                  f"about {duration(left * row['seconds'])} to go.")
+                  f"about {duration(left * later)} to go.")
 
 
 class Backup(keras.callbacks.BackupAndRestore):

@@ -48,3 +48,17 @@ def test_a_model_added_to_the_registry_is_a_models_choice_with_its_recipe(monkey
     assert train.parse_args(["--models", "tiny"]).models == ["tiny"]
     assert settings(name="tiny") == recipe.Settings("tiny", epochs=3, learning_rate=5e-4, batch_size=128, seed=42)
     assert model.build_model("tiny").count_params() == 101_770  # the dnn's builder
+
+
+def test_the_time_to_go_leaves_out_the_first_steps_tracing(tmp_path, monkeypatch, capsys):
+    """Epoch 1 of 5 takes 15 s, of which its first step 5 s (tracing the graph); the
+    other 10 steps take 1 s each, so each later epoch takes 11 s: 44 s to go, not 60."""
+    clock = iter([0.0, 5.0, 15.0])
+    monkeypatch.setattr(recipe.time, "perf_counter", lambda: next(clock))
+    log = recipe.EpochLog("cnn", tmp_path / "cnn_history.json", [])
+    log.set_params({"epochs": 5, "steps": 11})
+    log.on_epoch_begin(0)
+    log.on_train_batch_end(0)
+    log.on_epoch_end(0, {"accuracy": 0.8, "loss": 0.5})
+    assert capsys.readouterr().out == "\ncnn: epoch 1 took 15 s; about 44 s to go.\n"
+    assert log.rows == [{"epoch": 1, "accuracy": 0.8, "loss": 0.5, "seconds": 15.0}]
