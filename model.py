@@ -84,7 +84,7 @@ def cnn_plus(width=1, conv_dropout=0.1, dense_dropout=0.3, shift=0.08, interpola
 
     The defaults are the recipe train.py trains; the options are the variants that
     benchmarks/cnn_plus_experiments.py measures: width multiplies every conv layer's
-    filters; shift is RandomTranslation's factor (0.08: up to 2 pixels), interpolation
+    filters (rounded: 0.75 gives 24, 48, 48, 96); shift is RandomTranslation's factor (0.08: up to 2 pixels), interpolation
     "nearest" shifts by whole pixels; erasing is the probability of random erasing per
     image; conv3b adds a second 128-filter conv to the last block.
     """
