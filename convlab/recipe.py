@@ -150,7 +150,7 @@ class EpochLog(keras.callbacks.Callback):
         if left and epoch == self.first_epoch_trained:  # once, after the first epoch this fit trains
             steps = self.params.get("steps") or 1
             # The later epochs' pace: the steps after the first, scaled to all of them.
-            later = (done - self.first_batch_done) * steps / max(steps - 1, 1) if steps > 1 else row["seconds"]
+            later = (done - self.first_batch_done) * steps / (steps - 1) if steps > 1 else row["seconds"]
             print(f"\n{self.name}: epoch {epoch + 1} took {row['seconds']:.0f} s; "
                   f"about {duration(left * later)} to go.")
 
