@@ -71,7 +71,7 @@ def conv_bn_relu(x, filters, name):
     return layers.Activation("relu", name=f"relu_{name}")(x)
 
 
-def cnn_plus(width=1, conv_dropout=0.1, dense_dropout=0.3, shift=0.08, interpolation="bilinear",
+def cnn_plus(width=1, conv_dropout=0.1, dense_dropout=0.3, shift=0.08, interpolation="nearest",
              erasing=0.0, erasing_scale=(0.02, 0.33), conv3b=False):
     """A stronger CNN, still conv + pool blocks ahead of a dense classifier.
 
@@ -84,9 +84,11 @@ def cnn_plus(width=1, conv_dropout=0.1, dense_dropout=0.3, shift=0.08, interpola
 
     The defaults are the recipe train.py trains; the options are the variants that
     benchmarks/cnn_plus_experiments.py measures: width multiplies every conv layer's
-    filters (rounded: 0.75 gives 24, 48, 48, 96); shift is RandomTranslation's factor (0.08: up to 2 pixels), interpolation
-    "nearest" shifts by whole pixels; erasing is the probability of random erasing per
-    image; conv3b adds a second 128-filter conv to the last block.
+    filters (rounded: 0.75 gives 24, 48, 48, 96); shift is RandomTranslation's factor
+    (0.08: up to 2 pixels); interpolation "nearest" (the default) shifts by whole
+    pixels, so strokes stay as sharp as in the test images, "bilinear" blends
+    neighbours; erasing is the probability of random erasing per image; conv3b adds a
+    second 128-filter conv to the last block.
     """
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
