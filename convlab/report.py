@@ -30,6 +30,12 @@ def evaluate(model, test, batch_size):
     }
 
 
+def accuracy(model, test, batch_size):
+    """Test accuracy alone: for the network inside a model saved with its mirror."""
+    probabilities = model.predict(to_dataset(*test, batch_size), verbose=0)
+    return float(np.mean(probabilities.argmax(axis=1) == test.labels))
+
+
 def summarize(name, model, history, metrics, run_folder, train_images, quick):
     """One model's line of results.json: its size, training and test metrics, and its files.
 
@@ -72,6 +78,10 @@ def comparison_table(results):
         val = f"{r['val_accuracy']:.2%}" if r["val_accuracy"] is not None else "-"
         lines.append(f"{name:<10}{r['parameters']:>10,}{r['epochs']:>8}{r['train_seconds']:>10.0f} s"
                      f"{val:>9}{r['test_accuracy']:>10.2%}{r['test_loss']:>11.4f}")
+    for name, r in results.items():
+        if "test_accuracy_without_mirror" in r:
+            lines.append(f"{name}: each answer averaged with the mirror image's; "
+                         f"the network alone: {r['test_accuracy_without_mirror']:.2%} test accuracy")
     baseline, *others = results
     for name in others:
         gain = 100 * (results[name]["test_accuracy"] - results[baseline]["test_accuracy"])
