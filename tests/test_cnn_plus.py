@@ -95,7 +95,7 @@ def test_feature_maps_are_the_networks_for_the_image_itself(fashion_mnist):
     layers = feature_maps.feature_layers(model)
     assert [layer.name for layer in layers] == ["conv_1", "pool_1", "conv_2a", "conv_2b", "pool_2", "conv_3", "pool_3"]
     maps, probabilities = feature_maps.extract(model, layers, images)
-    assert maps["conv_1"].shape == (8, 28, 28, 32) and maps["pool_3"].shape == (8, 3, 3, 128)
+    assert maps["conv_1"].shape == (8, 28, 28, 24) and maps["pool_3"].shape == (8, 3, 3, 96)
     first_conv = keras.Model(network(model).inputs, network(model).get_layer("conv_1").output)
     np.testing.assert_allclose(maps["conv_1"], first_conv([images[..., None]], training=False), atol=1e-5)
     np.testing.assert_allclose(probabilities, model.predict(images[..., None], verbose=0), atol=1e-6)

@@ -30,7 +30,7 @@ def settings(name="cnn", **flags):
 def test_without_flags_each_model_trains_with_its_recipe():
     assert settings(name="dnn") == recipe.Settings("dnn", epochs=10, learning_rate=4e-3, batch_size=128, seed=42)
     assert settings(name="cnn") == recipe.Settings("cnn", epochs=5, learning_rate=6e-3, batch_size=128, seed=42)
-    assert settings(name="cnn_plus") == recipe.Settings("cnn_plus", epochs=20, learning_rate=3e-3,
+    assert settings(name="cnn_plus") == recipe.Settings("cnn_plus", epochs=35, learning_rate=3e-3,
                                                         batch_size=128, seed=42)
 
 
