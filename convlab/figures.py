@@ -99,14 +99,16 @@ def accuracy_against_compute(curves, budget, target):
     """
     unit = 1e13  # the axis in units of 10^13 FLOP: the budget is 9.9 of them
     figure, axis = plt.subplots(figsize=(9, 5))
-    for label, spent, accuracy, mirrored in curves:
-        (line,) = axis.plot(np.asarray(spent) / unit, accuracy, "-", lw=1.2, label=label)
-        axis.plot(spent[-1] / unit, mirrored, "*", ms=10, color=line.get_color())
+    colours = plt.get_cmap("tab10").colors
+    for i, (label, spent, accuracy, mirrored) in enumerate(curves):  # past ten runs, the colours repeat dashed
+        colour, style = colours[i % len(colours)], "-" if i < len(colours) else "--"
+        axis.plot(np.asarray(spent) / unit, accuracy, style, lw=1.2, color=colour, label=label)
+        axis.plot(spent[-1] / unit, mirrored, "*", ms=10, color=colour)
     axis.axvline(budget / unit, color="gray", ls=":", lw=1)
     axis.axhline(target, color="gray", ls="--", lw=1)
     axis.text(budget / unit, target, f"needed: {target:.1%} ", va="bottom", ha="right", color="gray")
     axis.text(budget / unit, 0.9, "budget ", va="bottom", ha="right", color="gray")
-    axis.set(xlabel="training FLOPs (x 10^13)", ylabel="validation accuracy", ylim=(0.9, target + 0.005),
+    axis.set(xlabel="training FLOPs (x 10^13)", ylabel="validation accuracy", ylim=(0.9, max(target, *(c[3] for c in curves)) + 0.005),
              title="Validation accuracy per epoch against training compute (star: with the mirror)")
     axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1))
     axis.grid(alpha=0.3)
