@@ -1,6 +1,6 @@
 """cnn_plus experiments: one variant of the recipe, trained and scored on the validation split.
 
-    python benchmarks/cnn_plus_experiments.py --name baseline --seed 1
+    python benchmarks/cnn_plus_experiments.py --name recipe --seed 1  # model.py's cnn_plus, as train.py trains it
     python benchmarks/cnn_plus_experiments.py --name ls+ema+erase --label-smoothing 0.1 --ema --erasing 0.5
     python benchmarks/cnn_plus_experiments.py --plot docs/figures/cnn_plus_curves.png  # every record's curve
 
