@@ -207,7 +207,7 @@ def run(args):
                 with devices.scope():
                     model = with_mirror(network)
             metrics = report.evaluate(model, data.test, settings.batch_size)
-            if model is not network:  # what the mirror adds, on the record
+            if MODELS[name].mirror:  # what the mirror adds, on the record
                 metrics["test_accuracy_without_mirror"] = report.accuracy(network, data.test, settings.batch_size)
             results[name] = report.summarize(name, model, histories[name], metrics, run_folder, len(data.train.images),
                                              quick=bool(args.limit) or settings.epochs < MODELS[name].epochs)

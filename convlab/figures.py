@@ -98,6 +98,7 @@ def accuracy_against_compute(curves, budget, target):
     The mirror's final accuracy is a star at the end of its run's line.
     """
     unit = 1e13  # the axis in units of 10^13 FLOP: the budget is 9.9 of them
+    highest = max([target, *(max([*accuracy, mirrored]) for _, _, accuracy, mirrored in curves)])
     figure, axis = plt.subplots(figsize=(9, 5))
     colours = plt.get_cmap("tab10").colors
     for i, (label, spent, accuracy, mirrored) in enumerate(curves):  # past ten runs, the colours repeat dashed
@@ -108,7 +109,7 @@ def accuracy_against_compute(curves, budget, target):
     axis.axhline(target, color="gray", ls="--", lw=1)
     axis.text(budget / unit, target, f"needed: {target:.1%} ", va="bottom", ha="right", color="gray")
     axis.text(budget / unit, 0.9, "budget ", va="bottom", ha="right", color="gray")
-    axis.set(xlabel="training FLOPs (x 10^13)", ylabel="validation accuracy", ylim=(0.9, max(target, *(c[3] for c in curves)) + 0.005),
+    axis.set(xlabel="training FLOPs (x 10^13)", ylabel="validation accuracy", ylim=(0.9, highest + 0.005),
              title="Validation accuracy per epoch against training compute (star: with the mirror)")
     axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1))
     axis.grid(alpha=0.3)

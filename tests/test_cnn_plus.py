@@ -14,14 +14,15 @@ from convlab.saved_models import load_model, network
 from model import build_model, with_mirror
 
 # A Python that imports nothing of this project: what a user's own script does with a saved model.
+# Batches of 128, as train.py evaluates: in bfloat16 another batch size can round a near tie the other way.
 PLAIN_KERAS = """
 import sys, keras, numpy as np
 model = keras.models.load_model(sys.argv[1])
 images = np.load(sys.argv[2])
-np.save(sys.argv[3], model.predict(images, batch_size=1000, verbose=0))
+np.save(sys.argv[3], model.predict(images, batch_size=128, verbose=0))
 (network,) = [layer for layer in model.layers if isinstance(layer, keras.Model)]  # the network inside
 for path, views in ((sys.argv[4], images), (sys.argv[5], images[:, :, ::-1])):
-    np.save(path, network.predict(views, batch_size=1000, verbose=0))
+    np.save(path, network.predict(views, batch_size=128, verbose=0))
 """
 
 

@@ -88,6 +88,7 @@ def spin(seconds):
 @ON_LINUX_PROC
 def test_a_real_window_records_what_the_cpu_did():
     with cpu_usage.Window() as window:
+        time.sleep(0.05)  # off the core and back once at least: a thread that only spins may never be switched
         spin(0.5)
     record, cores = window.record, cpu_usage.cores()
     assert 0.5 <= record["wall_seconds"] < 5
