@@ -322,7 +322,7 @@ def main():
     x_test, y_test = x_test[:args.count], y_test[:args.count]
     per_kind = max(args.count // 10, 1)
     groups = {"test images": list(x_test),
-              "test images as photos": [preprocess.to_fashion_mnist(unsure.as_product_photo(x)) for x in x_test]}
+              "test images as photos": [preprocess.to_fashion_mnist(preprocess.as_product_photo(x)) for x in x_test]}
     for kind, make in NOT_GARMENTS.items():
         groups[kind] = [preprocess.to_fashion_mnist(make(rng)) for _ in range(per_kind)]
     groups["rotated garments"] = [preprocess.to_fashion_mnist(rotated(x, rng.uniform(30, 150)))

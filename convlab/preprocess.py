@@ -163,6 +163,16 @@ def only_resized(image):
 # --- the other way: a Fashion-MNIST image made to look like a photo, to try the steps without one ---
 
 
+def enlarged_garment(image):
+    """A Fashion-MNIST image (uint8, 28 x 28) as a dark garment on white, ten times larger (PIL, grayscale)."""
+    return Image.fromarray(255 - np.asarray(image, np.uint8)).resize((280, 280), Image.BICUBIC)
+
+
+def as_product_photo(image):
+    """A Fashion-MNIST image as a product photo: the enlarged garment on white, in RGB as photos come."""
+    return enlarged_garment(image).convert("RGB")
+
+
 def as_photo(image, path, rng):
     """A Fashion-MNIST image as a phone photo: a dark garment on a light, tinted background,
     ten times larger, off-centre on a bigger canvas, saved as an RGB JPEG.
@@ -170,7 +180,7 @@ def as_photo(image, path, rng):
     For the tests and the notebook, which need a photo and ship none. rng: a numpy Generator
     (where the garment lands).
     """
-    garment = Image.fromarray(255 - image).resize((280, 280), Image.BICUBIC)
+    garment = enlarged_garment(image)
     canvas = Image.new("L", (520, 420), 255)
     canvas.paste(garment, (int(rng.integers(0, 240)), int(rng.integers(0, 140))))
     tint = Image.merge("RGB", [canvas.point(lambda v, f=f: int(v * f)) for f in (1.0, 0.97, 0.9)])

@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from convlab import preprocess
 from convlab.data import DATA_DIR_ENV, NUM_CLASSES, DataError, cached_files, load_fashion_mnist
@@ -78,14 +77,6 @@ def statistics_path(model_file):
 def softmax_unsure(probabilities):
     """The fallback rule: True where the top class is below UNSURE_BELOW. probabilities: (..., 10)."""
     return np.asarray(probabilities).max(axis=-1) < UNSURE_BELOW
-
-
-# --- garment images as product photos ----------------------------------------------------------
-
-
-def as_product_photo(image):
-    """A Fashion-MNIST image as a product photo: a dark garment on white, ten times larger."""
-    return Image.fromarray(255 - np.asarray(image, np.uint8)).resize((280, 280), Image.BICUBIC).convert("RGB")
 
 
 # --- the statistics ----------------------------------------------------------------------
@@ -159,7 +150,7 @@ def fit_statistics(model, images, labels, calibration=CALIBRATION_IMAGES):
     calibration = min(calibration, len(images) // 3)
     garments, reference = images[order[:calibration]], order[calibration:][:REFERENCE_IMAGES]
     statistics["reference_features"] = _unit(features[reference]).astype(np.float16)
-    photos = np.stack([preprocess.to_fashion_mnist(as_product_photo(image)) for image in garments])
+    photos = np.stack([preprocess.to_fashion_mnist(preprocess.as_product_photo(image)) for image in garments])
     for name, group in (("images", garments), ("photos", photos)):
         _, scores = signals(model, group, statistics)
         for signal, values in scores.items():
