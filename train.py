@@ -202,13 +202,12 @@ def run(args):
                 conv_filters=tuple(args.conv_filters) if args.conv_filters and name == "cnn" else None)
             model, histories[name] = recipe.train_model(settings, build_model, data.train, data.validation,
                                                         devices, run_folder, resume=args.resume, logging=logging)
-            network = model
+            alone = {}
             if MODELS[name].mirror:  # trained alone, then evaluated and saved with its mirror image's answer
+                alone["test_accuracy_without_mirror"] = report.accuracy(model, data.test, settings.batch_size)
                 with devices.scope():
-                    model = with_mirror(network)
-            metrics = report.evaluate(model, data.test, settings.batch_size)
-            if MODELS[name].mirror:  # what the mirror adds, on the record
-                metrics["test_accuracy_without_mirror"] = report.accuracy(network, data.test, settings.batch_size)
+                    model = with_mirror(model)
+            metrics = {**report.evaluate(model, data.test, settings.batch_size), **alone}
             results[name] = report.summarize(name, model, histories[name], metrics, run_folder, len(data.train.images),
                                              quick=bool(args.limit) or settings.epochs < MODELS[name].epochs)
             files.save_model(model, run_folder.model(name))

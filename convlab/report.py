@@ -18,7 +18,7 @@ def evaluate(model, test, batch_size):
 
     test: data.Images.
     """
-    probabilities = model.predict(to_dataset(*test, batch_size), verbose=0)
+    probabilities = predict(model, test, batch_size)
     predicted = probabilities.argmax(axis=1)
     confusion = tf.math.confusion_matrix(test.labels, predicted, num_classes=NUM_CLASSES).numpy()
     loss = keras.losses.sparse_categorical_crossentropy(test.labels, probabilities)
@@ -32,8 +32,12 @@ def evaluate(model, test, batch_size):
 
 def accuracy(model, test, batch_size):
     """Test accuracy alone: for the network inside a model saved with its mirror."""
-    probabilities = model.predict(to_dataset(*test, batch_size), verbose=0)
-    return float(np.mean(probabilities.argmax(axis=1) == test.labels))
+    return float(np.mean(predict(model, test, batch_size).argmax(axis=1) == test.labels))
+
+
+def predict(model, test, batch_size):
+    """The model's probabilities for the test images, batched as in training."""
+    return model.predict(to_dataset(*test, batch_size), verbose=0)
 
 
 def summarize(name, model, history, metrics, run_folder, train_images, quick):
