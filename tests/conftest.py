@@ -15,29 +15,38 @@ from convlab.preprocess import as_photo  # noqa: F401  (the tests' stand-in for 
 REPO = Path(__file__).resolve().parents[1]
 
 
-NO_DATA = ("Fashion-MNIST not found: the tests need its four files. Set FASHION_MNIST_DIR=DIR (their folder), "
-           "or run `python train.py --data-dir DIR` once, which copies them into the Keras cache; "
-           "with internet, `python train.py` downloads them there.")
+NO_DATA = ("Fashion-MNIST not found: the tests need its four files. Run `python train.py` once, which downloads "
+           "them into the Keras cache, or without internet `python train.py --data-dir DIR` (their folder), which "
+           "copies them there; or set FASHION_MNIST_DIR=DIR.")
+# The folder the first pytest process found the data in, handed to pytest-xdist's workers: they start
+# with the tests' own KERAS_HOME (below), where the data is not.
+FOUND_DATA_ENV = "CONVLAB_TESTS_DATA_DIR"
 
 
 def find_data_dir():
-    """$FASHION_MNIST_DIR; else ../shared (CI and the development machines have no
-    internet: the four files sit there); else the Keras cache; None where none holds them."""
-    from convlab.data import cached_files
+    """Where a user's scripts find the data: $FASHION_MNIST_DIR, else the Keras cache (where
+    `python train.py` downloads the files and `--data-dir DIR` copies them); None where neither holds them."""
+    from convlab.data import DATA_DIR_ENV, cached_files
 
-    if os.environ.get("FASHION_MNIST_DIR"):
-        return Path(os.environ["FASHION_MNIST_DIR"])
-    shared = REPO.parent / "shared" / "data" / "fashion-mnist"
-    if shared.is_dir():
-        return shared
+    for variable in (FOUND_DATA_ENV, DATA_DIR_ENV):
+        if os.environ.get(variable):
+            return Path(os.environ[variable])
     cached = cached_files()
     return Path(next(iter(cached.values()))).parent if cached else None
 
 
 DATA_DIR = find_data_dir()
+if DATA_DIR is not None:
+    os.environ[FOUND_DATA_ENV] = str(DATA_DIR)
 # The tests' own Keras cache: files they copy there, as train.py --data-dir does, stay out of the user's ~/.keras.
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="keras-home-")
 atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], True)
+
+
+def new_user_env(home):
+    """The environment of a new user whose home is `home`: no data variable, the default Keras cache."""
+    unset = {FOUND_DATA_ENV, "FASHION_MNIST_DIR", "KERAS_HOME"}
+    return {**{key: value for key, value in os.environ.items() if key not in unset}, "HOME": str(home)}
 
 
 def pytest_configure(config):

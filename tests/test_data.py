@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import DATA_DIR, NO_DATA, REPO, copy_project
+from conftest import DATA_DIR, NO_DATA, REPO, copy_project, new_user_env
 from convlab.data import FILES, TEST_FILES, DataError, load_fashion_mnist, load_test_images, split_validation
 
 
@@ -206,14 +206,35 @@ def test_validation_split_is_seeded_and_disjoint():
     assert list(train_a) == sorted(train_a)  # training keeps file order, so --limit is "the first N"
 
 
-def test_without_data_the_tests_stop_with_one_line_saying_what_to_set(tmp_path):
-    """The README's test command in a fresh clone with no data anywhere and no internet."""
-    project = copy_project(tmp_path / "clone")  # no ../shared beside it
+def clone_with_tests(folder):
+    """The project as a fresh clone has it, tests included, with no ../shared or data beside it."""
+    project = copy_project(folder)
     shutil.copytree(REPO / "tests", project / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pytest.ini", project)
-    env = {key: value for key, value in os.environ.items() if key != "FASHION_MNIST_DIR"}
+    return project
+
+
+def test_without_data_the_tests_stop_with_one_line_saying_what_to_set(tmp_path):
+    """The README's test command in a fresh clone with no data anywhere and no internet."""
+    project = clone_with_tests(tmp_path / "clone")
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests/test_model.py"], cwd=project,
-                            env={**env, "KERAS_HOME": str(tmp_path / "empty")}, capture_output=True, text=True,
-                            timeout=120)
+                            env=new_user_env(tmp_path / "home"), capture_output=True, text=True, timeout=120)
     assert result.returncode == 4
     assert result.stderr.strip() == f"Exit: {NO_DATA}" and "Error" not in result.stdout
+
+
+def test_after_train_py_data_dir_the_readme_test_command_finds_the_data_on_every_worker(tmp_path):
+    """The README's offline way on a new user's machine: `python train.py --data-dir DIR` once, then the
+    test command as written, whose pytest-xdist workers find the files in the Keras cache."""
+    project = clone_with_tests(tmp_path / "clone")
+    env = new_user_env(tmp_path / "home")
+    trained = subprocess.run([sys.executable, "train.py", "--data-dir", DATA_DIR, "--models", "dnn",
+                              "--limit", "500", "--epochs", "1"], cwd=project, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert (tmp_path / "home" / ".keras" / "datasets" / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").is_file()
+    tested = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:cacheprovider",
+                             "tests/test_data.py", "-k", "documented_shapes or keras_own_parser"],
+                            cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-2000:]
+    assert "2 passed" in tested.stdout

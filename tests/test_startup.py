@@ -19,17 +19,38 @@ NO_GPU_NOTICES = [
     "Failed call to cuInit: UNKNOWN ERROR (303)\n",
 ]
 CUINIT_FAILED = NO_GPU_NOTICES[3]
+# What TensorFlow 2.19 (Colab's) prints besides, with TF_CPP_MIN_LOG_LEVEL=2, as the scripts set it.
+TF_2_19_NOTICES = [
+    "2026-12-03 08:22:47.057064: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:467] Unable to register "
+    "cuFFT factory: Attempting to register factory for plugin cuFFT when one has already been registered\n",
+    "E0000 00:00:1796286167.081318   11001 cuda_dnn.cc:8579] Unable to register cuDNN factory: Attempting to "
+    "register factory for plugin cuDNN when one has already been registered\n",
+    "E0000 00:00:1796286167.085458   11001 cuda_blas.cc:1407] Unable to register cuBLAS factory: Attempting to "
+    "register factory for plugin cuBLAS when one has already been registered\n",
+    "W0000 00:00:1796286167.102601   11001 computation_placer.cc:177] computation placer already registered. "
+    "Please check linkage and avoid linking the same target more than once.\n",
+    "2026-12-03 08:22:58.432980: E external/local_xla/xla/stream_executor/cuda/cuda_platform.cc:51] failed call to "
+    "cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n",
+]
+OTHER = ["W0000 00:00:1795638952.365308    5468 some_op.cc:12] something went wrong\n",
+         "2026-12-03 08:22:58.432980: E tensorflow/core/some_op.cc:51] something else went wrong\n",
+         "UserWarning: a Python warning\n"]
 
 
-def test_the_no_gpu_notices_are_dropped_and_other_lines_kept():
-    other = ["W0000 00:00:1795638952.365308    5468 some_op.cc:12] something went wrong\n",
-             "UserWarning: a Python warning\n"]
-    assert worth_showing(NO_GPU_NOTICES + other) == other
+def test_the_no_gpu_notices_of_every_supported_tensorflow_are_dropped_and_other_lines_kept():
+    assert worth_showing(NO_GPU_NOTICES + TF_2_19_NOTICES + OTHER, driver_installed=False) == OTHER
 
 
 def test_a_failed_cuinit_is_shown_where_a_cuda_driver_is_installed():
-    """Without the "Could not find cuda drivers" notice there is a driver, so a failing cuInit is a real error."""
-    assert worth_showing([NO_GPU_NOTICES[0], CUINIT_FAILED]) == [CUINIT_FAILED]
+    assert worth_showing([NO_GPU_NOTICES[0], CUINIT_FAILED], driver_installed=True) == [CUINIT_FAILED]
+    assert worth_showing(TF_2_19_NOTICES[-1:], driver_installed=True) == TF_2_19_NOTICES[-1:]
+
+
+def test_without_a_driver_on_this_machine_a_failed_cuinit_is_dropped(monkeypatch):
+    from convlab import tensorflow_startup
+
+    monkeypatch.setattr(tensorflow_startup, "cuda_driver_installed", lambda: False)
+    assert worth_showing([CUINIT_FAILED] + TF_2_19_NOTICES[-1:]) == []
 
 
 def test_the_filter_catches_what_the_library_writes_to_the_process_stderr(tmp_path):
@@ -38,7 +59,7 @@ def test_the_filter_catches_what_the_library_writes_to_the_process_stderr(tmp_pa
     package.mkdir()
     (package / "__init__.py").write_text(
         "import os, types\n"
-        f"for line in {NO_GPU_NOTICES + ['E0000 real.cc:1] a real error' + chr(10)]!r}:\n"
+        f"for line in {NO_GPU_NOTICES + TF_2_19_NOTICES[:-1] + ['E0000 real.cc:1] a real error' + chr(10)]!r}:\n"
         "    os.write(2, line.encode())\n"
         "config = types.SimpleNamespace(list_physical_devices=lambda kind: [])\n")
     result = subprocess.run(
