@@ -42,7 +42,7 @@ def main(argv=None):
     try:
         for model_file in [existing_model_file(path, PASS_A_PATH) for path in args.models] or saved_models():
             export(model_file)
-    except (ModelFileError, ExportError, runs.RunError) as error:
+    except (ModelFileError, ExportError, runs.RunError, files.DamagedFileError) as error:
         sys.exit(f"error: {error}")
 
 
@@ -50,8 +50,8 @@ def saved_models(folder=None):
     """Every model train.py saved in `folder`, by default the latest run's (not the hidden
     temporaries of a write in progress)."""
     if folder is None:
-        folder = runs.latest_run(TRAIN_FIRST)
-        print(f"Exporting the models of the latest run, {folder}")
+        folder, note = runs.run_for_tools(fix=TRAIN_FIRST)
+        print(note or f"Exporting the models of the latest run, {folder}")
     models = sorted(path for path in folder.glob("*.keras") if not path.name.startswith("."))
     if not models:
         raise ExportError(f"no .keras models in {folder}.\n{TRAIN_FIRST}")

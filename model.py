@@ -1,7 +1,7 @@
 """The models: a plain deep network, the course CNN, and a stronger CNN.
 
-Builders, and the registry that pairs each with its recipe: no data, no files, no
-training. Every model takes raw uint8 images of shape (28, 28, 1), scales them to
+Builders only: no data, no files, no training (each model's recipe, its epochs and
+learning rate, is convlab/recipe.py's). Every model takes raw uint8 images of shape (28, 28, 1), scales them to
 [0, 1] itself (so the data can stay uint8 all the way into the model, and a saved
 model needs no preprocessing recipe), starts with keras.Input, and names its layers
 so that the feature maps can be read from `model.inputs` and `layer.output`.
@@ -9,14 +9,11 @@ The one place the models' layers are written: train.py, the notebook and the
 benchmarks all build here.
 """
 
-from typing import Callable, NamedTuple
-
 import keras
 from keras import layers, ops
 
 from convlab.data import INPUT_SHAPE, NUM_CLASSES
-
-COURSE_CONV_FILTERS = (64, 64)
+from convlab.recipe import COURSE_CONV_FILTERS
 
 
 def dense_classifier(x):
@@ -42,24 +39,12 @@ def cnn(conv_filters=COURSE_CONV_FILTERS):
     Each 3x3 convolution trims a 1-pixel border, each pooling halves the size:
     28 -> 26 -> 13 -> 11 -> 5 -> 3 -> 1, so at most three blocks fit.
     """
-    check_conv_filters(conv_filters)
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     for block, filters in enumerate(conv_filters, start=1):
         x = layers.Conv2D(filters, 3, activation="relu", name=f"conv_{block}")(x)
         x = layers.MaxPooling2D(2, name=f"pool_{block}")(x)
     return keras.Model(inputs, dense_classifier(x), name="cnn")
-
-
-def check_conv_filters(conv_filters):
-    """Raise ValueError, with the fix, for a conv stack that cannot be built."""
-    if not 1 <= len(conv_filters) <= 3:
-        raise ValueError(
-            f"--conv-filters takes 1 to 3 values (one per Conv2D+MaxPooling2D block; "
-            f"a 28x28 image is 1x1 after three), got {len(conv_filters)}"
-        )
-    if min(conv_filters) < 1:
-        raise ValueError(f"--conv-filters must be positive, got {' '.join(map(str, conv_filters))}")
 
 
 def conv_bn_relu(x, filters, name):
@@ -135,26 +120,12 @@ def with_mirror(network):
     return keras.Model(image, outputs, name=f"{network.name}_with_mirror")
 
 
-class Registered(NamedTuple):
-    """A model of the registry: its builder and its recipe, which train.py uses unless flags say otherwise."""
-
-    build: Callable[[], keras.Model]
-    epochs: int
-    learning_rate: float  # the peak of the warm-up + cosine schedule (convlab/recipe.py)
-    mirror: bool = False  # saved with_mirror: its answers averaged with the mirror image's
-
-
-# The registry: add a model here and it is a --models choice of train.py, trained with its recipe.
-# Epochs and learning rates chosen on the validation split, never on the test set (docs/train.md).
-MODELS = {
-    "dnn": Registered(dnn, epochs=10, learning_rate=4e-3),
-    "cnn": Registered(cnn, epochs=5, learning_rate=6e-3),
-    "cnn_plus": Registered(cnn_plus, epochs=35, learning_rate=3e-3, mirror=True),
-}
+# Each model by its name: train.py's --models, and recipe.RECIPES' keys.
+BUILDERS = {"dnn": dnn, "cnn": cnn, "cnn_plus": cnn_plus}
 
 
 def build_model(name, conv_filters=None):
-    """Build a registered model; conv_filters configures the course CNN's conv stack."""
-    if name == "cnn" and conv_filters:
-        return cnn(tuple(conv_filters))
-    return MODELS[name].build()
+    """Build a model by its name; conv_filters gives the cnn a conv stack of its own."""
+    if conv_filters:
+        return BUILDERS[name](tuple(conv_filters))
+    return BUILDERS[name]()

@@ -20,6 +20,7 @@ top class below 75%. A line on stderr says which.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -28,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from convlab import figures, files, preprocess, runs
+from convlab import cli, figures, preprocess, runs
 from convlab.unsure import UNSURE, Judge, StatisticsError
 from convlab.data import CLASS_NAMES, DATA_DIR_HELP, NUM_CLASSES, DataError, load_test_images
 from convlab.saved_models import ModelFileError, check_classes, check_input_shape, load_model, model_or_latest
@@ -82,7 +83,7 @@ def main(argv=None):
     try:
         model_file = model_or_latest(args.model)  # before reading anything: the likeliest mistake
         out = args.out or model_file.parent
-        check_out_folder(out)
+        cli.check_out(out)
         if args.test_index:
             samples = test_samples(args.test_index, args.data_dir)
         else:
@@ -98,20 +99,12 @@ def main(argv=None):
         print(json.dumps(as_json(samples, probabilities, unsure), indent=2) if args.json
               else table(samples, probabilities, unsure, judge.why))
         run_folder = runs.RunFolder(out)
-        written = [save_figure(samples, probabilities, unsure, run_folder.predictions_figure)]
-        if args.steps:
-            written.append(save_steps_figure(samples, run_folder.preprocessing_figure))
-        for path in written:
-            print(f"Wrote {path}", file=sys.stderr if args.json else sys.stdout)
-    except (DataError, ModelFileError, PredictError, StatisticsError, preprocess.PhotoError) as error:
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():  # "Wrote ..."
+            save_figure(samples, probabilities, unsure, run_folder.predictions_figure)
+            if args.steps:
+                save_steps_figure(samples, run_folder.preprocessing_figure)
+    except (DataError, ModelFileError, PredictError, StatisticsError, preprocess.PhotoError, cli.OutputError) as error:
         sys.exit(f"error: {error}")
-
-
-def check_out_folder(out):
-    """Refuse an --out that cannot be written before any work, not after the table is printed."""
-    problem = files.folder_problem(out)
-    if problem:
-        raise PredictError(f"cannot write into --out {out}: {problem}.\n" + files.PASS_AN_OUT)
 
 
 # --- the images ---------------------------------------------------------------------
@@ -199,7 +192,7 @@ def save_figure(samples, probabilities, unsure, path):
              for is_unsure in unsure[: len(shown)]]
     figure = figures.predictions([s.original for s in shown], [s.model_input for s in shown],
                                  probabilities[: len(shown)], captions, CLASS_NAMES, notes)
-    return write_figure(figure, path)
+    cli.save_figure(figure, path)
 
 
 def save_steps_figure(samples, path):
@@ -207,15 +200,7 @@ def save_steps_figure(samples, path):
     shown = samples[:MAX_FIGURE_ROWS]
     steps = [preprocess.steps(preprocess.open_photo(sample.name)) for sample in shown]
     figure = figures.preprocessing_steps([s.original for s in shown], [os.path.basename(s.name) for s in shown], steps)
-    return write_figure(figure, path)
-
-
-def write_figure(figure, path):
-    try:
-        files.save_figure(figure, path, dpi=100)
-    except OSError as error:
-        raise PredictError(f"cannot write {path}: {error.strerror or error}.\n" + files.PASS_AN_OUT) from None
-    return path
+    cli.save_figure(figure, path)
 
 
 if __name__ == "__main__":

@@ -1,69 +1,63 @@
 """Train the plain deep network and the CNN on Fashion-MNIST, then compare them.
 
-    python train.py                           # dnn vs cnn on the full data
-    python train.py --models dnn cnn cnn_plus # all three
-    python train.py --limit 3000 --epochs 1   # a quick look
-    python train.py --tensorboard             # then: tensorboard --logdir runs
-    python train.py --resume                  # continue the last stopped run, with its flags
+    python train.py                                  # dnn vs cnn on the full data
+    python train.py --models dnn cnn cnn_plus        # all three
+    python train.py --models dnn cnn cnn:32,32 cnn:64 cnn:64,64,64   # the course's exercises side by side
+    python train.py --limit 3000 --epochs 2          # a quick look
+    python train.py --tensorboard                    # then: tensorboard --logdir runs
+    python train.py --resume                         # continue the last stopped run, with its flags
+    python train.py --list                           # every run so far
 
-Each run writes into a new folder under runs/ (e.g. runs/2026-11-25_203412-dnn-cnn),
-so no run overwrites another; runs/latest names the newest complete run, whose
-models visualize.py, predict.py and export.py use unless told otherwise. The
-recipe (convlab/recipe.py) trains fast: uint8 images through tf.data, mixed
-bfloat16 where the hardware computes it natively, a warm-up + cosine schedule.
+The lesson is run() and train_model(): load the data; for each model build, compile,
+fit, evaluate and save it; compare them. Each run writes into a new folder under runs/,
+so no run overwrites another; runs/latest names the run that finished last.
+TensorFlow loads only once there is something to train: --help, --list and a mistyped
+flag answer at once.
 """
 
 import argparse
 import math
-import shlex
 import signal
 import sys
 from pathlib import Path
 
-from convlab.tensorflow_startup import import_tensorflow
-
-import_tensorflow()  # first, before Keras loads it: TensorFlow without start-up notices that look like errors
-
-import keras  # noqa: E402
-
-from convlab import cluster, files, hardware, recipe, report, runs, tensorboard_logging  # noqa: E402
-from convlab.data import DATA_DIR_HELP, TRAIN_IMAGES, VALIDATION_SIZE, DataError, load_splits  # noqa: E402
-from convlab.recipe import Interrupted, TrainingError  # noqa: E402
-from model import MODELS, build_model, check_conv_filters, with_mirror  # noqa: E402
+from convlab import cli, files, recipe, runs
+from convlab.data import DATA_DIR_HELP, TRAIN_IMAGES, VALIDATION_SIZE, DataError
+from convlab.recipe import RECIPES, Interrupted, TrainingError
 
 DEFAULT_MODELS = ["dnn", "cnn"]
 INTERRUPTED_EXIT_CODE = 130  # the shell's for a command stopped by Ctrl-C (128 + SIGINT)
 # A resumed run takes the stopped run's flags; these decide what is trained, so none may differ.
-RESUME_SETTINGS = ["models", "epochs", "batch_size", "learning_rate", "seed", "limit",
-                   "validation_size", "conv_filters"]
+RESUME_SETTINGS = ["models", "epochs", "batch_size", "learning_rate", "seed", "limit", "validation_size"]
 
 
 def make_parser():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME",
-        help=f"models to train, any of: {', '.join(MODELS)} (default: {' '.join(DEFAULT_MODELS)})")
-    add("--epochs", type=int, help="epochs per model (default: per model, "
-        + ", ".join(f"{m} {r.epochs}" for m, r in MODELS.items()) + ")")
-    add("--batch-size", type=int, default=recipe.BATCH_SIZE,
+    add("--models", nargs="+", default=DEFAULT_MODELS, metavar="NAME", help=(
+        f"models to train, any of {', '.join(RECIPES)}, and the cnn with its own conv stack: cnn:F1,F2,F3 "
+        f"(filters per Conv2D + MaxPooling2D block, 1 to {recipe.MAX_CONV_BLOCKS} blocks; the course's is "
+        f"cnn:{','.join(map(str, recipe.COURSE_CONV_FILTERS))}) (default: %(default)s)"))
+    add("--epochs", type=cli.integer(1, 1000), help="epochs per model (default: per model, "
+        + ", ".join(f"{m} {r.epochs}" for m, r in RECIPES.items()) + ")")
+    add("--batch-size", type=cli.integer(1, 8192), default=recipe.BATCH_SIZE,
         help="images per step and device; the global batch is this times the replicas (default: %(default)s)")
-    add("--learning-rate", type=float, help="peak learning rate (default: per model, "
-        + ", ".join(f"{m} {r.learning_rate:g}" for m, r in MODELS.items()) + ")")
-    add("--seed", type=int, default=recipe.SEED, help="seeds the split, weights and shuffling (default: %(default)s)")
+    add("--learning-rate", type=cli.positive, help="peak learning rate (default: per model, "
+        + ", ".join(f"{m} {r.learning_rate:g}" for m, r in RECIPES.items()) + ")")
+    add("--seed", type=cli.integer(0, 2**32 - 1), default=recipe.SEED,
+        help="seeds the split, the weights and each epoch's order (default: %(default)s)")
     add("--data-dir", help=DATA_DIR_HELP)
     add("--out", type=Path, metavar="DIR", help="write models, results and figures into exactly DIR "
         "(default: a new folder under runs/, named by date, time and models)")
-    add("--limit", type=int, help="train on the first N training images only")
-    add("--validation-size", type=int, default=VALIDATION_SIZE,
-        help="training images held out to monitor each epoch, 0 for none (default: %(default)s)")
-    add("--target-accuracy", type=float, help="stop a model once its validation accuracy reaches this (e.g. 0.91)")
-    add("--conv-filters", type=int, nargs="+", metavar="N",
-        help="the cnn's conv stack: filters per Conv2D+MaxPooling2D block (default: 64 64)")
-    add("--precision", choices=["auto", *hardware.POLICIES], default="auto",
+    add("--limit", type=cli.integer(1, TRAIN_IMAGES), help="train on the first N training images only")
+    add("--validation-size", type=cli.integer(0, TRAIN_IMAGES - 1, f" (of the {TRAIN_IMAGES} training images)"),
+        default=VALIDATION_SIZE, help="training images held out to monitor each epoch, 0 for none (default: %(default)s)")
+    add("--target-accuracy", type=cli.fraction, help="stop a model once its validation accuracy reaches this (e.g. 0.91)")
+    add("--precision", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
         help="auto (the default): mixed bfloat16 on hardware with native bf16, else float32")
     add("--strategy", choices=["auto", "none", "mirrored", "multiworker"], default="auto",
         help="tf.distribute strategy; auto (the default): mirrored over several GPUs, else none")
-    add("--cpu-devices", type=int, default=1, help="split the CPU into N logical devices, to try "
+    add("--cpu-devices", type=cli.integer(1, 64), default=1, help="split the CPU into N logical devices, to try "
         "--strategy mirrored without GPUs (default: %(default)s)")
     add("--resume", nargs="?", const=True, type=Path, metavar="RUN",
         help="continue a stopped run from its last completed epoch, with the flags it was started with: "
@@ -78,67 +72,48 @@ def make_parser():
 
 
 def parse_args(argv=None):
+    """The flags, checked: every mistake here is one line and exit 2, before TensorFlow or the data load."""
     parser = make_parser()
     args = parser.parse_args(argv)
-    check_args(parser, args)
-    args.out = run_path(parser, args)
     if args.resume:
-        args = with_recorded_flags(args, argv)
-    args.resume = bool(args.resume)
-    if args.tensorboard is True:  # the flag without DIR
-        args.tensorboard = runs.RunFolder(args.out).logs
+        args.out = stopped_run(parser, args)
+        untyped = object()  # a second parse tells the flags typed now from the defaults
+        typed = make_parser().parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(args), untyped)))
+        try:
+            recorded = runs.ResumeState.recorded_flags(runs.RunFolder(args.out))
+        except runs.RunError as error:
+            parser.exit(1, f"error: {error}\n")
+        for key, value in recorded.items():
+            if getattr(typed, key, None) is untyped and key not in ("out", "resume", "verbose"):
+                setattr(args, key, Path(value) if key == "tensorboard" and isinstance(value, str) else value)
+    try:
+        args.specs = [recipe.parse_model(name) for name in args.models]
+    except ValueError as error:
+        parser.error(f"--models: {error}")
+    if len({spec.name for spec in args.specs}) != len(args.specs):
+        parser.error("--models lists a model twice")
+    if args.limit and args.limit > TRAIN_IMAGES - args.validation_size:
+        parser.error(f"--limit {args.limit} is more than the {TRAIN_IMAGES - args.validation_size} training images "
+                     f"left after holding out --validation-size {args.validation_size}")
+    if args.target_accuracy and not args.validation_size:
+        parser.error("--target-accuracy watches validation accuracy: it needs --validation-size above 0")
+    if args.cpu_devices > 1 and args.strategy not in ("mirrored", "auto"):
+        parser.error("--cpu-devices splits the CPU for --strategy mirrored")
+    if args.strategy == "multiworker" and not args.out:
+        parser.error("--strategy multiworker needs --out DIR, the same on every worker, "
+                     "so that all of them write and resume the same run")
     # The progress bar redraws itself hundreds of times an epoch: in a file that is megabytes of \r and escapes.
     args.verbose = (1 if sys.stdout.isatty() else 2) if args.verbose == "auto" else int(args.verbose)
     return args
 
 
-def check_args(parser, args):
-    """Reject impossible flags before any data is loaded or model built."""
-    unknown = [name for name in args.models if name not in MODELS]
-    if unknown:
-        parser.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    if len(set(args.models)) != len(args.models):
-        parser.error("--models lists a model twice")
-    for flag in ("epochs", "batch_size", "limit", "cpu_devices"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    if args.learning_rate is not None and not 0 < args.learning_rate < math.inf:
-        parser.error(f"--learning-rate must be a positive number, got {args.learning_rate}")
-    if not 0 <= args.validation_size < TRAIN_IMAGES:
-        parser.error(f"--validation-size must be from 0 to {TRAIN_IMAGES - 1} "
-                     f"(it is taken from the {TRAIN_IMAGES} training images), got {args.validation_size}")
-    available = TRAIN_IMAGES - args.validation_size
-    if args.limit is not None and args.limit > available:
-        parser.error(f"--limit {args.limit} is more than the {available} training images left "
-                     f"after holding out --validation-size {args.validation_size}")
-    if args.target_accuracy is not None:
-        if not 0 < args.target_accuracy <= 1:
-            parser.error(f"--target-accuracy is a fraction in (0, 1], e.g. 0.91; got {args.target_accuracy}")
-        if args.validation_size == 0:
-            parser.error("--target-accuracy watches validation accuracy: it needs --validation-size above 0")
-    if args.conv_filters:
-        if "cnn" not in args.models:
-            parser.error("--conv-filters configures the cnn model; add cnn to --models")
-        try:
-            check_conv_filters(args.conv_filters)
-        except ValueError as error:
-            parser.error(str(error))
-    if args.cpu_devices > 1 and args.strategy not in ("mirrored", "auto"):
-        parser.error("--cpu-devices splits the CPU for --strategy mirrored")
-    if isinstance(args.resume, Path) and args.out and args.resume != args.out:  # two folders
+def stopped_run(parser, args):
+    """The folder --resume continues: --resume RUN, --out DIR, or the most recently stopped run in runs/."""
+    named = [folder for folder in (args.resume, args.out) if isinstance(folder, Path)]
+    if len(set(named)) > 1:
         parser.error("--resume RUN and --out DIR name two folders: give the stopped run's folder once")
-    if args.strategy == "multiworker" and not args.out and not isinstance(args.resume, Path):
-        parser.error("--strategy multiworker needs --out DIR, the same on every worker, "
-                     "so that all of them write and resume the same run")
-
-
-def run_path(parser, args):
-    """--out or --resume's folder, the most recently stopped run for a bare --resume, else a new one in runs/."""
-    if isinstance(args.resume, Path) or args.out:
-        return args.out or args.resume
-    if not args.resume:
-        return runs.new_run_path(args.models)
+    if named:
+        return named[0]
     stopped = runs.stopped_runs()
     if not stopped:
         parser.error(f"--resume: there is no stopped run in {runs.RUNS_DIR} to continue. "
@@ -146,76 +121,70 @@ def run_path(parser, args):
     return stopped[0]
 
 
-def with_recorded_flags(args, argv):
-    """A resumed run's flags: those typed now, and for the rest those the stopped run recorded."""
-    untyped = object()  # argparse gives no default to a flag the namespace holds already
-    parsed = make_parser().parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(args), untyped)))
-    typed = {key for key, value in vars(parsed).items() if value is not untyped}
-    for key, value in runs.ResumeState.recorded_flags(runs.RunFolder(args.out)).items():
-        if key not in typed and key not in ("out", "resume", "verbose"):
-            setattr(args, key, Path(value) if key == "tensorboard" and isinstance(value, str) else value)
-    return args
-
-
-# --- the run ---------------------------------------------------------------------
+# --- the lesson: the data, each model built, compiled, fit and evaluated, the comparison ---------------
 
 
 def run(args):
-    if args.tensorboard:
+    # Here, not at the top: TensorFlow loads only when there is something to train, without its start-up notices.
+    from convlab.tensorflow_startup import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    from convlab import callbacks, cluster, hardware, report, tensorboard_logging
+    from convlab.data import load_splits
+    from model import with_mirror
+
+    if args.tensorboard not in (None, True):
         tensorboard_logging.check_log_dir(args.tensorboard)  # before any work: then nothing is written
-    # Where this process trains and writes (a bad TF_CONFIG stops here), and what it does at the end.
     with cluster.start(args.strategy, args.out, args.cpu_devices) as devices:
-        # Settings: the run folder (a name only: nothing is written before the data is checked), the precision.
-        run_folder = runs.RunFolder(devices.folder)
-        print(f"Run folder: {run_folder.path}" + (" (resuming)" if args.resume else ""))
-        tensorboard = args.tensorboard if devices.writes else None  # the chief logs the run for every worker
         policy, why = hardware.choose_precision(args.precision)
         keras.mixed_precision.set_global_policy(policy)
-        keras.utils.set_random_seed(args.seed)
         device = hardware.describe_device(devices.strategy)
         print(f"Device: {device}\nPrecision: {policy} ({why})")
-
-        # Data: bad data leaves the run folder untouched.
         data = load_splits(args.data_dir, args.validation_size, args.seed, args.limit)
         print(f"Data: {len(data.train.images)} training, {len(data.validation.images)} validation, "
               f"{len(data.test.images)} test images")
-        runs.lock(run_folder)  # held until this process ends: no second train.py trains into this folder meanwhile
-        flags = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}
-        flags["tensorboard"] = True if args.tensorboard == runs.RunFolder(args.out).logs else flags["tensorboard"]
-        if args.resume:
-            state = runs.ResumeState.load(run_folder)
-            state.check_unchanged(flags, RESUME_SETTINGS)
-        else:  # recorded before training, so that a stopped run can be resumed
-            state = runs.ResumeState.start(run_folder, flags)
 
-        # Each model: build, train, evaluate, save.
-        logging = recipe.Logging(args.verbose, tensorboard, tensorboard_logging.probe_image(data.test))
+        # The run's folder, claimed for this process (a new one under runs/, or --out), and what it records.
+        flags = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()
+                 if key != "specs"}
+        run_folder, state = runs.start(devices.folder, [spec.name for spec in args.specs], args.resume, flags,
+                                       RESUME_SETTINGS)
+        args.out = run_folder.path  # where a stop's advice points
+        tensorboard = run_folder.logs if args.tensorboard is True else args.tensorboard
+        logging = callbacks.Logging(args.verbose, tensorboard if devices.writes else None,
+                                    tensorboard_logging.probe_image(data.test))
         results, histories = {}, {}
-        for name in args.models:
+        for spec in args.specs:
+            name = spec.name
             if name in state.finished:
                 print(f"\n== {name}: already finished in the stopped run, kept.")
                 results[name], histories[name] = state.finished[name], files.read_json(run_folder.history(name))
                 continue
-            settings = recipe.Settings.for_model(
-                name, MODELS[name], epochs=args.epochs, learning_rate=args.learning_rate,
-                batch_size=args.batch_size, seed=args.seed, target_accuracy=args.target_accuracy,
-                conv_filters=tuple(args.conv_filters) if args.conv_filters and name == "cnn" else None)
-            model, histories[name] = recipe.train_model(settings, build_model, data.train, data.validation,
-                                                        devices, run_folder, resume=args.resume, logging=logging)
+            settings = recipe.Settings.for_model(spec, epochs=args.epochs, learning_rate=args.learning_rate,
+                                                 batch_size=args.batch_size, seed=args.seed,
+                                                 target_accuracy=args.target_accuracy)
+            try:
+                model, histories[name] = train_model(settings, data, devices, run_folder, logging, args.resume)
+            except callbacks.Diverged:
+                state.mark_diverged(name)  # --list shows it, and a bare --resume passes it by
+                raise
             alone = {}
-            if MODELS[name].mirror:  # trained alone, then evaluated and saved with its mirror image's answer
+            if RECIPES[spec.recipe].mirror:  # trained alone, then evaluated and saved with its mirror image's answer
                 alone["test_accuracy_without_mirror"] = report.accuracy(model, data.test, settings.batch_size)
                 with devices.scope():
                     model = with_mirror(model)
             metrics = {**report.evaluate(model, data.test, settings.batch_size), **alone}
-            results[name] = report.summarize(name, model, histories[name], metrics, run_folder, len(data.train.images),
-                                             quick=bool(args.limit) or settings.epochs < MODELS[name].epochs)
+            quick = bool(args.limit) or settings.epochs < RECIPES[spec.recipe].epochs
+            results[name] = report.summarize(spec, model, histories[name], metrics, run_folder, data, quick)
             files.save_model(model, run_folder.model(name))
             state.finish_model(name, results[name])
+            callbacks.Backup(run_folder.backup(name)).clear()  # only now that the model is saved
 
-        # The report: figures, results.json, the comparison.
+        # The comparison: the models side by side, figures and results.json.
         report.write_report(run_folder, results, histories, {
-            "settings": flags, "seed": args.seed, "precision": policy, "device": device,
+            "settings": state.flags, "seed": args.seed, "precision": policy, "device": device,
             "versions": hardware.library_versions()})
         state.finish_run()
         if devices.writes:  # the chief (or the only process) reports the run
@@ -225,10 +194,40 @@ def run(args):
         return results
 
 
-def resume_command(out):
-    """The command that continues this run: a bare --resume for the latest stopped run, else with its folder."""
-    latest_stopped = runs.stopped_runs()[:1] == [Path(out).absolute()]
-    return "python train.py --resume" + ("" if latest_stopped else f" {shlex.quote(str(out))}")
+def train_model(settings, data, devices, run_folder, logging, resume=False):
+    """Build, compile and fit one model (or finish a stopped one): the course's steps, with the project's recipe.
+
+    data: data.Splits; devices: cluster.Cluster; run_folder: runs.RunFolder; logging: callbacks.Logging.
+    Returns the trained model and its per-epoch history.
+    """
+    import keras
+
+    from convlab import callbacks
+    from convlab.data import to_dataset, training_dataset
+    from model import build_model
+
+    batch = settings.batch_size * devices.replicas
+    steps = math.ceil(len(data.train.images) / batch)
+    with devices.scope():
+        keras.utils.set_random_seed(settings.weights_seed)  # the same weights, whatever was built before
+        model = build_model(settings.builder, settings.conv_filters)
+        model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate_schedule(settings.learning_rate,
+                                                                                    steps * settings.epochs)),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    devices.prepare(model)
+    training = callbacks.Training(settings, model, run_folder, devices, logging, resume)  # backup, logs, stop
+    print(f"\n== {settings.model}: {model.count_params():,} parameters, {settings.epochs} epochs, "
+          f"batch {batch}, peak learning rate {settings.learning_rate:g}")
+    estimate = recipe.estimate(settings, len(data.train.images), len(data.validation.images),
+                               settings.epochs - training.initial_epoch, keras.mixed_precision.global_policy().name)
+    if estimate:
+        print(estimate)
+    with training.stopping():
+        model.fit(training_dataset(*data.train, batch, settings.seed, training.initial_epoch, settings.epochs),
+                  steps_per_epoch=steps, initial_epoch=training.initial_epoch, epochs=settings.epochs,
+                  validation_data=to_dataset(*data.validation, batch) if len(data.validation.images) else None,
+                  callbacks=training.callbacks, shuffle=False, verbose=logging.verbose)  # the dataset orders each epoch
+    return model, training.history
 
 
 def main(argv=None):
@@ -238,17 +237,19 @@ def main(argv=None):
     # SIGTERM (a scheduler, `kill`) stops the run like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        if args.out:
+            cli.check_out(args.out)
         run(args)
     except (Interrupted, KeyboardInterrupt) as where:
-        stopped = f"during {where}" if isinstance(where, Interrupted) else "between models"
-        backups = where.backups if isinstance(where, Interrupted) else runs.RunFolder(args.out).backups
-        print(f"\nStopped {stopped}. Completed epochs are backed up in {backups}.\n"
-              f"Resume with: {resume_command(args.out)}", file=sys.stderr)
+        print(runs.stop_advice(args.out, str(where) if isinstance(where, Interrupted) else None), file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_CODE)
-    except (DataError, cluster.ClusterError, runs.RunError, tensorboard_logging.LogDirError) as error:
-        sys.exit(f"error: {error}")
-    except TrainingError as error:
+    except (DataError, TrainingError, runs.RunError, cli.OutputError, files.DamagedFileError) as error:
         sys.exit(f"\nerror: {error}")  # the newline ends Keras' progress bar
+    except OSError as error:  # a full disk, or a folder made read-only while the run writes into it
+        sys.exit(f"\nerror: cannot write {error.filename or 'into the run folder'}: {files.reason(error)}.\n"
+                 "Files are written whole or not at all: free some space, then resume with --resume.")
+    # The run is complete: a SIGTERM from here on has nothing left to stop.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ unless given --model, and write their figures beside it, in its run folder;
 """
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from convlab import convolution, explorer, feature_maps, figures, files, preprocess, runs
+from convlab import cli, convolution, explorer, feature_maps, figures, files, preprocess, runs
 from convlab.data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_test_images
 from convlab.saved_models import ModelFileError, load_model, model_or_latest
 
@@ -29,7 +28,6 @@ from convlab.saved_models import ModelFileError, load_model, model_or_latest
 
 DEFAULT_IMAGES = [0, 23, 28]  # three ankle boots of the test set: how alike do their features look?
 DEFAULT_FILTER = 1
-DPI = 100
 
 
 class VisualizeError(Exception):
@@ -80,10 +78,10 @@ def main(argv=None):
     command = {"maps": show_feature_maps, "filters": show_filters, "convolution": show_convolution,
                "explorer": write_explorer}
     try:
-        if args.out and args.out.exists() and not args.out.is_dir():
-            raise VisualizeError(f"--out {args.out} is a file; pass a folder for the figures.")
+        if args.out:
+            cli.check_out(args.out)
         command[args.command](args)
-    except (DataError, ModelFileError, preprocess.PhotoError, VisualizeError) as error:
+    except (DataError, ModelFileError, preprocess.PhotoError, VisualizeError, cli.OutputError) as error:
         sys.exit(f"error: {error}")
 
 
@@ -103,10 +101,10 @@ def show_feature_maps(args):
                 for caption, predicted in zip(captions, probabilities.argmax(axis=1))]
     run_folder = runs.RunFolder(out)
     photo = args.image_file[0] if args.image_file else None
-    save(figures.feature_maps(images, captions, layer_maps, args.filter), run_folder.feature_maps_figure(photo))
+    cli.save_figure(figures.feature_maps(images, captions, layer_maps, args.filter), run_folder.feature_maps_figure(photo))
     first_image = [{layer.name: layer_maps[layer.name][0] for layer in block}
                    for block in feature_maps.conv_blocks(layers)]
-    save(figures.all_feature_maps(images[0], captions[0], first_image), run_folder.all_feature_maps_figure(photo))
+    cli.save_figure(figures.all_feature_maps(images[0], captions[0], first_image), run_folder.all_feature_maps_figure(photo))
 
 
 def test_images(indices, data_dir):
@@ -131,7 +129,7 @@ def show_filters(args):
     first_conv = next(layer for layer in feature_layers(model, model_file) if feature_maps.is_conv(layer))
     kernels = first_conv.get_weights()[0]  # (3, 3, input channels, filters)
     # The first conv layer sees the image's one grayscale channel.
-    save(figures.conv_filters(kernels[:, :, 0, :], first_conv.name),
+    cli.save_figure(figures.conv_filters(kernels[:, :, 0, :], first_conv.name),
          runs.RunFolder(args.out or model_file.parent).filters_figure)
 
 
@@ -149,7 +147,7 @@ def show_convolution(args):
     steps = {caption: [convolution.filter_and_pool(picture, kernel) for kernel in convolution.FILTERS.values()]
              for caption, picture in images.items()}
     explained = (args.kernel, *args.explain) if args.explain else None
-    save(figures.convolution_lesson(images, convolution.FILTERS, steps, explained),
+    cli.save_figure(figures.convolution_lesson(images, convolution.FILTERS, steps, explained),
          runs.RunFolder(args.out or runs.RUNS_DIR).convolution_figure)
     if args.explain:
         print()
@@ -178,9 +176,7 @@ def sample_photo(shrink=3):
 def write_explorer(args):
     model_file = model_or_latest(args.model)
     out = args.out or model_file.parent  # the page lies beside the models it shows
-    problem = files.folder_problem(out)
-    if problem:
-        raise VisualizeError(f"cannot write into --out {out}: {problem}.\n" + files.PASS_AN_OUT)
+    cli.check_out(out)
     x_test, y_test = load_test_images(args.data_dir)
     cnn = explorer.load_runnable(model_file)
     feature_layers(cnn, model_file)  # refuse a model without convolutions
@@ -224,24 +220,9 @@ def check_pixel(row, col):
                              f"ROW from 0 to {rows - 1}, COL from 0 to {cols - 1}, got {row} {col}")
 
 
-@contextlib.contextmanager
-def writing(path):
-    """Name the file once written; turn a failed write into one message with the fix."""
-    try:
-        yield
-    except OSError as error:
-        raise VisualizeError(f"cannot write {path}: {error.strerror or error}.\n" + files.PASS_AN_OUT) from None
-    print(f"Wrote {path}")
-
-
-def save(figure, path):
-    with writing(path):
-        files.save_figure(figure, path, dpi=DPI)
-
-
 def write(text, path):
     """Write a page whole, or not at all."""
-    with writing(path), files.atomic_path(path) as temporary:
+    with cli.writing(path), files.atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
 
 

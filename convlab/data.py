@@ -138,23 +138,49 @@ def split_validation(x, y, validation_size, seed):
     return Images(x[train], y[train]), Images(x[val], y[val])
 
 
-def to_dataset(x, y, batch_size, shuffle_seed=None):
-    """A tf.data pipeline of uint8 (N, 28, 28, 1) batches; the model does the scaling.
+def to_dataset(x, y, batch_size):
+    """A tf.data pipeline of uint8 (N, 28, 28, 1) batches in order, for evaluation; the model does the scaling.
 
     Keeping uint8 until the model moves a quarter of the bytes float32 would.
-    shuffle_seed: shuffle anew each epoch (training data); None keeps the order.
     """
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((x[..., None], y))
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
-    # Across several workers tf.distribute splits each global batch between them by data:
-    # the arrays are in memory, there are no files to share out. Said here, instead of
-    # letting AUTO fall back to it with a warning; one process ignores it.
+    return _for_workers(tf.data.Dataset.from_tensor_slices((x[..., None], y)).batch(batch_size))
+
+
+def training_dataset(x, y, batch_size, seed, first_epoch, epochs):
+    """The training batches of epochs first_epoch + 1 to `epochs`, each epoch in an order of its own.
+
+    Epoch e's order is a function of the seed and e alone (a stateless shuffle), not of how
+    many epochs this process has run: a run resumed after epoch e trains on the very batches
+    an uninterrupted one does. fit() takes it with steps_per_epoch = ceil(len(x) / batch_size).
+    """
+    import tensorflow as tf
+
+    images, labels = tf.constant(x[..., None]), tf.constant(y)
+
+    def epoch_batches(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(x), dtype=tf.int64),
+                                                         seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_batches)
+    return _for_workers(batches.map(lambda batch: (tf.gather(images, batch), tf.gather(labels, batch)),
+                                    num_parallel_calls=tf.data.AUTOTUNE))
+
+
+def _for_workers(dataset):
+    """Prefetched, and split between several workers by data.
+
+    Across several workers tf.distribute splits each global batch between them by data:
+    the arrays are in memory, there are no files to share out. Said here, instead of
+    letting AUTO fall back to it with a warning; one process ignores it.
+    """
+    import tensorflow as tf
+
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def _local_files(data_dir, given_by, names=tuple(FILES)):

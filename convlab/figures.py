@@ -1,8 +1,8 @@
 """Every figure of the project, drawn with matplotlib.
 
 Functions here take numbers and return a matplotlib Figure; the callers (report.py
-for train.py, visualize.py, predict.py, the notebook) decide where it is saved
-(files.save_figure) or shown. The scripts draw off-screen with matplotlib's Agg backend;
+for train.py, visualize.py, predict.py, the notebook) decide where it is saved (save)
+or shown. The scripts draw off-screen with matplotlib's Agg backend;
 in Jupyter the figures show inline.
 """
 
@@ -19,7 +19,19 @@ import numpy as np  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from convlab import files  # noqa: E402
 from convlab.feature_maps import mosaic, tile_corners  # noqa: E402
+
+DPI = 100  # every saved figure's resolution: sharp on a laptop screen, a few hundred KB a figure
+
+
+def save(figure, path):
+    """Write a figure as a PNG file, whole or not at all, and close it."""
+    try:
+        with files.atomic_path(path) as temporary:
+            figure.savefig(temporary, dpi=DPI)
+    finally:
+        plt.close(figure)
 
 
 def training_curves(histories):

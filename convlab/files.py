@@ -5,8 +5,8 @@ into place (os.replace is atomic on one file system), so a crash or Ctrl-C leave
 either the previous complete file or the new complete one, never a truncated one.
 Used by every module and script that writes: runs, recipe, report, the scripts.
 
-Standard library only (matplotlib and Keras are given their objects): `visualize.py
-convolution` imports this without TensorFlow.
+Standard library only (Keras is given its model): `visualize.py convolution` imports this
+without TensorFlow.
 """
 
 import contextlib
@@ -18,14 +18,19 @@ from pathlib import Path
 PASS_AN_OUT = "Pass --out a folder you can write to."  # the fix when --out cannot be written
 
 
+class DamagedFileError(Exception):
+    """A file the project wrote cannot be read back (cut short, edited, unreadable); the message names it."""
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path to write; rename it to `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Same folder (so the rename stays on one file system), same suffix (Keras and
-    # matplotlib pick the format from it), hidden name.
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    # matplotlib pick the format from it), hidden name, this process's id (so that two
+    # scripts writing the same file at once each write their own).
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
     try:
         yield temporary
         os.replace(temporary, path)
@@ -43,9 +48,7 @@ def atomic_directory(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary, old = path.with_name(f".{path.name}.partial"), path.with_name(f".{path.name}.old")
-    for leftover in (temporary, old):  # from a crash
-        shutil.rmtree(leftover, ignore_errors=True)
+    temporary, old = (path.with_name(f".{path.name}.{os.getpid()}.{kind}") for kind in ("partial", "old"))
     try:
         yield temporary
         if path.exists():
@@ -72,12 +75,31 @@ def folder_problem(path):
     return None
 
 
-def read_json(path, default=None):
-    """The JSON in `path`, or `default` if there is no such file."""
+def read_json(path, default=None, kind=None):
+    """The JSON in `path`, or `default` if there is no such file.
+
+    kind: the type the file must hold (dict or list). DamagedFileError, naming the file,
+    for one that cannot be read or is not whole JSON of that kind.
+    """
+    path = Path(path)
     try:
-        return json.loads(Path(path).read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         return default
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DamagedFileError(f"{path} cannot be read: {reason(error)}") from None
+    if kind is not None and not isinstance(data, kind):
+        raise DamagedFileError(f"{path} cannot be read: it holds a {type(data).__name__}, not a "
+                               f"{'JSON object' if kind is dict else 'JSON list'}")
+    return data
+
+
+def reason(error):
+    """What went wrong, in a few words: an OSError's "No space left on device", else the message's first line."""
+    if isinstance(error, ValueError) and not isinstance(error, UnicodeDecodeError):
+        return "it is not whole JSON (cut short or edited)"
+    text = getattr(error, "strerror", None) or str(error)
+    return (text.splitlines() or [type(error).__name__])[0][:200]
 
 
 def write_json(path, data):
@@ -88,13 +110,3 @@ def write_json(path, data):
 def save_model(model, path):
     with atomic_path(path) as temporary:
         model.save(temporary)
-
-
-def save_figure(figure, path, **savefig_options):
-    import matplotlib.pyplot as plt
-
-    try:
-        with atomic_path(path) as temporary:
-            figure.savefig(temporary, **savefig_options)
-    finally:
-        plt.close(figure)

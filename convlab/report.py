@@ -40,23 +40,27 @@ def predict(model, test, batch_size):
     return model.predict(to_dataset(*test, batch_size), verbose=0)
 
 
-def summarize(name, model, history, metrics, run_folder, train_images, quick):
-    """One model's line of results.json: its size, training and test metrics, and its files.
+def summarize(spec, model, history, metrics, run_folder, data, quick):
+    """One model's line of results.json: its conv stack and size, training and test metrics, and its files.
 
-    train_images: how many images it trained on; quick: fewer images or epochs than its recipe's,
-    which the scripts that use the model say (saved_models.describe).
+    spec: recipe.ModelSpec; data: the run's data.Splits (what it trained and was watched on);
+    quick: fewer images or epochs than the model's recipe, which the scripts that use the
+    model say (saved_models.describe).
     """
     last = history[-1]
     return {
+        "conv_stack": spec.conv_stack,
         "parameters": model.count_params(),
         "epochs": len(history),
-        "train_images": train_images,
+        "train_images": len(data.train.images),
+        "validation_images": len(data.validation.images),
         "quick": quick,
         "train_seconds": round(sum(row["seconds"] for row in history), 1),
         "val_accuracy": last.get("val_accuracy"),
         **metrics,
-        "model_file": run_folder.model(name).name,
-        "history_file": run_folder.history(name).name,
+        "model_file": run_folder.model(spec.name).name,
+        "history_file": run_folder.history(spec.name).name,
+        "snapshots_file": run_folder.snapshots(spec.name).name,
     }
 
 
@@ -66,21 +70,24 @@ def write_report(run_folder, results, histories, run_info):
     run_info: what results.json records about the run besides the models
     (settings, seed, precision, device, versions).
     """
-    files.save_figure(figures.training_curves(histories), run_folder.training_curves, dpi=100)
-    files.save_figure(figures.per_class_accuracy(results, CLASS_NAMES), run_folder.per_class_figure, dpi=100)
+    figures.save(figures.training_curves(histories), run_folder.training_curves)
+    figures.save(figures.per_class_accuracy(results, CLASS_NAMES), run_folder.per_class_figure)
     for name, result in results.items():
         title = f"{name}: test accuracy {result['test_accuracy']:.2%}"
-        files.save_figure(figures.confusion_matrix(result["confusion_matrix"], CLASS_NAMES, title),
-                              run_folder.confusion_figure(name), dpi=100)
+        figures.save(figures.confusion_matrix(result["confusion_matrix"], CLASS_NAMES, title),
+                     run_folder.confusion_figure(name))
     files.write_json(run_folder.results, {**run_info, "models": results})
     print("\n" + comparison_table(results) + "\n\n" + per_class_table(results))
 
 
 def comparison_table(results):
-    lines = [f"{'model':<10}{'params':>10}{'epochs':>8}{'train time':>12}{'val acc':>9}{'test acc':>10}{'test loss':>11}"]
+    """The models side by side, then the verdict of each against the first (the dnn, by default)."""
+    lines = [f"{'model':<14}{'conv stack':>12}{'params':>10}{'epochs':>8}{'train time':>12}{'s/epoch':>9}"
+             f"{'val acc':>9}{'test acc':>10}{'test loss':>11}"]
     for name, r in results.items():
         val = f"{r['val_accuracy']:.2%}" if r["val_accuracy"] is not None else "-"
-        lines.append(f"{name:<10}{r['parameters']:>10,}{r['epochs']:>8}{r['train_seconds']:>10.0f} s"
+        lines.append(f"{name:<14}{r.get('conv_stack', '-'):>12}{r['parameters']:>10,}{r['epochs']:>8}"
+                     f"{r['train_seconds']:>10.0f} s{r['train_seconds'] / r['epochs']:>7.1f} s"
                      f"{val:>9}{r['test_accuracy']:>10.2%}{r['test_loss']:>11.4f}")
     for name, r in results.items():
         if "test_accuracy_without_mirror" in r:
@@ -93,6 +100,10 @@ def comparison_table(results):
         fewer = 1 - errors_now / errors_before if errors_before else 0.0
         lines.append(f"{name.upper()} vs {baseline.upper()}: {gain:+.1f} points test accuracy, "
                      f"{abs(fewer):.0%} {'fewer' if fewer >= 0 else 'more'} test errors")
+    quick = [name for name, r in results.items() if r.get("quick")]
+    if quick:
+        lines.append(f"A quick run ({', '.join(quick)}: fewer images or epochs than the recipe): these numbers are "
+                     "not the lesson's. `python train.py` trains the full models.")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import fcntl
 import os
+import shlex
 from pathlib import Path
 
 from convlab import files
@@ -24,6 +25,18 @@ class RunError(Exception):
     """No run to use or to resume, or one that another process is training; the message says what to do."""
 
 
+def file_stem(name):
+    """A model's name as it begins its files' names: "cnn:32,32" (a conv stack of its own) -> "cnn-32-32"."""
+    return name.replace(":", "-").replace(",", "-")
+
+
+def model_name(model_file):
+    """A model file's model, as results.json names it: cnn.keras -> cnn, cnn-32-32.keras -> cnn:32,32."""
+    stem = Path(model_file).stem
+    name, dash, stack = stem.partition("-")
+    return f"{name}:{stack.replace('-', ',')}" if dash and stack.replace("-", "").isdigit() else stem
+
+
 @dataclasses.dataclass(frozen=True)
 class RunFolder:
     """Where a run's files live: the one place their names are spelled out."""
@@ -31,13 +44,17 @@ class RunFolder:
     path: Path
 
     def model(self, name):
-        return self.path / f"{name}.keras"
+        return self.path / f"{file_stem(name)}.keras"
 
     def history(self, name):
-        return self.path / f"{name}_history.json"
+        return self.path / f"{file_stem(name)}_history.json"
+
+    def snapshots(self, name):
+        """Every epoch's weights, from as built (epoch 0) to the last (snapshots.py)."""
+        return self.path / f"{file_stem(name)}_snapshots.npz"
 
     def confusion_figure(self, name):
-        return self.path / f"{name}_confusion.png"
+        return self.path / f"{file_stem(name)}_confusion.png"
 
     @property
     def per_class_figure(self):
@@ -45,7 +62,7 @@ class RunFolder:
         return self.path / "per_class_accuracy.png"
 
     def backup(self, name):
-        return self.path / "backup" / name
+        return self.path / "backup" / file_stem(name)
 
     @property
     def backups(self):
@@ -60,9 +77,17 @@ class RunFolder:
     def results(self):
         return self.path / "results.json"
 
+    def read_results(self):
+        """results.json: {"models": {name: its results}, ...}; {} where the run wrote none. DamagedFileError
+        naming it where it cannot be read."""
+        results = files.read_json(self.results, default={}, kind=dict)
+        if results and not isinstance(results.get("models"), dict):
+            raise files.DamagedFileError(f"{self.results} cannot be read: it lists no models")
+        return results
+
     def model_results(self, name):
         """Model `name`'s line of results.json (test accuracy, epochs, ...); None if the folder has none."""
-        return (files.read_json(self.results) or {}).get("models", {}).get(name)
+        return self.read_results().get("models", {}).get(name)
 
     @property
     def training_curves(self):
@@ -98,13 +123,33 @@ class RunFolder:
         """TensorBoard's --logdir by default: one sub-folder per model."""
         return self.path / "logs"
 
-    def saved_model(self, name):
-        """The model exported for TensorFlow Serving: a folder."""
-        return self.path / f"{name}_savedmodel"
+    def saved_model(self, stem):
+        """The model exported for TensorFlow Serving (a folder), beside stem.keras."""
+        return self.path / f"{stem}_savedmodel"
 
-    def tflite(self, name):
-        """The model exported for TensorFlow Lite (phones)."""
-        return self.path / f"{name}.tflite"
+    def tflite(self, stem):
+        """The model exported for TensorFlow Lite (phones), beside stem.keras."""
+        return self.path / f"{stem}.tflite"
+
+    @property
+    def fixes_figure(self):
+        """The test images one model gets right and the other wrong, both ways."""
+        return self.path / "cnn_fixes.png"
+
+    @property
+    def shifts_figure(self):
+        """Test accuracy against how far every test image is shifted."""
+        return self.path / "shifted_accuracy.png"
+
+    @property
+    def exercises_figure(self):
+        """Test accuracy against training time, one point per model."""
+        return self.path / "accuracy_vs_time.png"
+
+    @property
+    def learning_figure(self):
+        """visualize.py learning's figure: conv_1's filters and the feature maps at every epoch."""
+        return self.path / "learning.png"
 
     def feature_maps_figure(self, photo=None):
         """visualize.py's figure: one filter through every conv and pooling layer, for a few test images,
@@ -121,28 +166,53 @@ class RunFolder:
 
 
 def latest_file():
-    """A small text file in RUNS_DIR naming the newest complete run's folder.
+    """A small text file in RUNS_DIR naming the run that finished last.
 
     Not a symlink: TensorBoard follows links, so `tensorboard --logdir runs` would show that run twice.
     """
     return RUNS_DIR / "latest"
 
 
-def new_run_path(models, now=None):
-    """A folder for a new run, named by its start and its models so that `ls` sorts runs by time.
+def run_name(models, now=None):
+    """A new run's folder name, its start and its models, so that `ls` sorts runs by time:
+    e.g. 2026-11-25_203412-dnn-cnn."""
+    return f"{(now or datetime.datetime.now()).strftime('%Y-%m-%d_%H%M%S')}-{'-'.join(map(file_stem, models))}"
 
-    e.g. runs/2026-11-25_203412-dnn-cnn; a second run started in the same second gets -2.
+
+def claim_new_run(models, now=None):
+    """Create a new run's folder in RUNS_DIR and return it: created by this process, no other's.
+
+    Each name is tried with os.mkdir, which fails where the folder exists, so two runs
+    started in the same instant get two folders (the second with -2), and no run ever
+    writes into another's.
     """
-    name = f"{(now or datetime.datetime.now()).strftime('%Y-%m-%d_%H%M%S')}-{'-'.join(models)}"
-    path, count = RUNS_DIR / name, 1
-    while path.exists():
-        count += 1
-        path = RUNS_DIR / f"{name}-{count}"
+    name, count = run_name(models, now), 1
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = RUNS_DIR / (name if count == 1 else f"{name}-{count}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            count += 1
+
+
+def claim_folder(path, resume):
+    """--out DIR for a run: create it if needed; refuse one that holds a finished run (unless resuming,
+    which checks its state itself), so that no finished run is ever written over."""
+    path = Path(path)
+    if not resume and RunFolder(path).results.exists() and not RunFolder(path).state.exists():
+        raise RunError(f"{path} holds a finished run (its results.json): pass --out a new folder, "
+                       "or leave out --out for a new folder under runs/.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(f"cannot write into --out {path}: {files.reason(error)}.\n{files.PASS_AN_OUT}") from None
     return path
 
 
 def latest_run(fix=TRAIN_FIRST):
-    """The folder of the newest complete run, as runs/latest names it; RunError, with `fix`, if there is none."""
+    """The folder of the run that finished last, as runs/latest names it; RunError, with `fix`, if there is none."""
     try:
         run = RUNS_DIR / latest_file().read_text().strip()
     except FileNotFoundError:
@@ -157,24 +227,76 @@ def mark_latest(run_path):
 
     Returns runs/latest; None, and nothing changed, for a run outside runs/ (--out DIR).
     """
-    if Path(run_path).resolve().parent != RUNS_DIR:
+    if Path(run_path).resolve().parent != RUNS_DIR.resolve():
         return None
     with files.atomic_path(latest_file()) as temporary:
         temporary.write_text(Path(run_path).name + "\n")
     return latest_file()
 
 
+def finished_runs():
+    """The finished runs in RUNS_DIR with their results, the last to finish first: [(folder, results)].
+
+    A run whose results.json cannot be read is left out (`--list` shows it as damaged).
+    """
+    found = []
+    for folder in (path for path in RUNS_DIR.iterdir() if path.is_dir()) if RUNS_DIR.is_dir() else []:
+        run_folder = RunFolder(folder)
+        if run_folder.state.exists() or not run_folder.results.is_file():
+            continue
+        try:
+            found.append((run_folder.results.stat().st_mtime, folder, run_folder.read_results()))
+        except (files.DamagedFileError, OSError):
+            continue
+    return [(folder, results) for _, folder, results in sorted(found, key=lambda item: item[0], reverse=True)]
+
+
+def latest_full_run(name=None):
+    """The folder of the run that finished last with a full (not quick) training of model `name`
+    (None: of any model); None where there is none."""
+    for folder, results in finished_runs():
+        for model, result in results["models"].items():
+            if (name in (None, model) and isinstance(result, dict) and not result.get("quick")
+                    and RunFolder(folder).model(model).is_file()):
+                return folder
+    return None
+
+
+def run_for_tools(name=None, fix=TRAIN_FIRST):
+    """The run whose model `name` (None: whose models) the scripts use by default, and a line saying why.
+
+    That is runs/latest's run, unless it is a quick run (--limit, or fewer epochs) and a full
+    run exists: a quick model's answers are rougher, and should never be used silently.
+    Returns (folder, note); note is None where the run is simply the latest.
+    """
+    latest = latest_run(fix)
+    found = RunFolder(latest).read_results().get("models", {})
+    chosen = {model: result for model, result in found.items() if name in (None, model)}
+    if not chosen or not all(result.get("quick") for result in chosen.values()):
+        return latest, None
+    full = latest_full_run(name)
+    if full is None:
+        return latest, None
+    what = f"its {name}" if name else "its models"
+    return full, (f"The latest run, {latest.name}, is a quick run: using {what} from the latest full run, "
+                  f"{full.name}. For the quick run's, pass its path, e.g. "
+                  f"{RunFolder(latest).model(name or next(iter(chosen)))}.")
+
+
 def stopped_runs():
-    """The runs in runs/ that were stopped before they finished, the most recently active first."""
+    """The runs in runs/ that were stopped before they finished and can go on, the most recently active first.
+
+    A diverged run is not among them: resuming it would diverge again.
+    """
     if not RUNS_DIR.is_dir():
         return []
     states = [RunFolder(path).state for path in RUNS_DIR.iterdir() if path.is_dir()]
-    return [state.parent for state in sorted((state for state in states if state.is_file()),
-                                             key=lambda state: state.stat().st_mtime, reverse=True)]
+    stopped = [state for state in states if state.is_file() and not ResumeState.diverged_at(RunFolder(state.parent))]
+    return [state.parent for state in sorted(stopped, key=lambda state: state.stat().st_mtime, reverse=True)]
 
 
 def table():
-    """Every run in runs/, oldest first, as a table: finished or stopped, and each model's test accuracy."""
+    """Every run in runs/, oldest first, as a table: its state, and each model's test accuracy and files."""
     folders = sorted(path for path in RUNS_DIR.iterdir() if path.is_dir()) if RUNS_DIR.is_dir() else []
     if not folders:
         return f"No runs yet in {RUNS_DIR}: `python train.py` makes the first."
@@ -185,25 +307,41 @@ def table():
     width = max(len(folder.name) for folder in folders)
     lines = [f"{'run':<{width}}  {'state':<9}  models: test accuracy (epochs, training images)"]
     for folder in folders:
-        run_folder = RunFolder(folder)
-        models = (files.read_json(run_folder.results) or {}).get("models", {})
-        if run_folder.state.is_file():
-            state, models = "stopped", ResumeState.load(run_folder).finished
-        else:
-            state = "latest" if folder == latest else "finished" if models else "empty"
-        shown = ", ".join(f"{name} {m['test_accuracy']:.1%} ({m['epochs']}, {m.get('train_images', 0):,})"
-                          for name, m in models.items())
-        lines.append(f"{folder.name:<{width}}  {state:<9}  {shown or '-'}")
+        state, shown = describe_run(RunFolder(folder), folder == latest)
+        lines.append(f"{folder.name:<{width}}  {state:<9}  {shown}")
     return "\n".join(lines)
 
 
-def seconds_per_image(name):
-    """Training seconds per image and epoch of model `name` in the newest finished run that trained it; None."""
-    for folder in sorted((path for path in RUNS_DIR.iterdir() if path.is_dir()), reverse=True) \
-            if RUNS_DIR.is_dir() else []:
-        found = RunFolder(folder).model_results(name)
-        if found and found.get("train_images"):
-            return found["train_seconds"] / (found["epochs"] * found["train_images"])
+def describe_run(run_folder, latest=False):
+    """(state, models) of one run for `--list`: finished, latest, stopped, diverged, empty or damaged."""
+    try:
+        if run_folder.state.is_file():
+            state = ResumeState.load(run_folder)
+            models, status = state.finished, "diverged" if state.diverged else "stopped"
+        else:
+            models = run_folder.read_results().get("models", {})
+            status = "latest" if latest else "finished" if models else "empty"
+        shown = ", ".join(f"{name} {m['test_accuracy']:.1%} ({m['epochs']}, {m.get('train_images', 0):,})"
+                          + (" +snapshots" if m.get("snapshots_file") else "")
+                          for name, m in models.items())
+    except (files.DamagedFileError, RunError, KeyError, TypeError, ValueError) as error:
+        detail = str(error) if isinstance(error, (files.DamagedFileError, RunError)) else "a model's results are incomplete"
+        return "damaged", detail.splitlines()[0]
+    return status, shown or "-"
+
+
+def seconds_per_epoch(name, images, batch_size, precision, validation_images):
+    """The seconds an epoch of model `name` took in the run that finished last training it at this size (as many
+    training and validation images, the same batch size and precision); None where none did."""
+    for folder, results in finished_runs():
+        model, settings = results["models"].get(name), results.get("settings", {})
+        try:
+            same = (model.get("train_images") == images and model.get("validation_images") == validation_images
+                    and settings.get("batch_size") == batch_size and results.get("precision") == precision)
+            if same and model["epochs"]:
+                return model["train_seconds"] / model["epochs"]
+        except (AttributeError, KeyError, TypeError, ZeroDivisionError):
+            continue
     return None
 
 
@@ -213,12 +351,13 @@ def seconds_per_image(name):
 class ResumeState:
     """What a run records before it trains, so that a stopped run can go on: its flags and finished models.
 
-    flags: every flag of the run ({name: value}, JSON values); finished: {model: its results}.
+    flags: every flag of the run ({name: value}, JSON values); finished: {model: its results};
+    diverged: the model whose training diverged, if one did (such a run is not resumed).
     Written whole after each model, removed when the run finishes.
     """
 
-    def __init__(self, run_folder, flags, finished=None):
-        self.run_folder, self.flags, self.finished = run_folder, flags, finished or {}
+    def __init__(self, run_folder, flags, finished=None, diverged=None):
+        self.run_folder, self.flags, self.finished, self.diverged = run_folder, flags, finished or {}, diverged
 
     @classmethod
     def start(cls, run_folder, flags):
@@ -228,31 +367,55 @@ class ResumeState:
 
     @classmethod
     def load(cls, run_folder):
-        """The stopped run's state; RunError if the folder holds no stopped run."""
-        recorded = files.read_json(run_folder.state)
+        """The stopped run's state; RunError if the folder holds no stopped run, or a damaged record of one."""
+        try:
+            recorded = files.read_json(run_folder.state, kind=dict)
+        except files.DamagedFileError as error:
+            raise RunError(f"{error}: the stopped run's record is damaged. "
+                           "Run again without --resume to start over.") from None
         if recorded is None:
             raise RunError(f"nothing to resume in {run_folder.path}: no stopped run was found there. "
                            "Run again without --resume.")
-        return cls(run_folder, recorded["flags"], recorded["finished"])
+        if not isinstance(recorded.get("flags"), dict) or not isinstance(recorded.get("finished", {}), dict):
+            raise RunError(f"{run_folder.state} is damaged: it does not hold the stopped run's flags. "
+                           "Run again without --resume to start over.")
+        return cls(run_folder, recorded["flags"], recorded.get("finished"), recorded.get("diverged"))
+
+    @staticmethod
+    def diverged_at(run_folder):
+        """The model a stopped run diverged on; None for one that can be resumed (or cannot be read)."""
+        try:
+            return (files.read_json(run_folder.state, default={}, kind=dict) or {}).get("diverged")
+        except files.DamagedFileError:
+            return None
 
     @staticmethod
     def recorded_flags(run_folder):
         """The flags a stopped run in run_folder recorded; {} where there is none."""
-        return (files.read_json(run_folder.state) or {}).get("flags", {})
+        return ResumeState.load(run_folder).flags if run_folder.state.exists() else {}
 
     def check_unchanged(self, flags, keys):
         """Refuse a resume whose flags named by `keys` differ from the stopped run's: it would train something else."""
-        changed = [f"--{key.replace('_', '-')} was {self.flags[key]}, now {flags[key]}"
-                   for key in keys if self.flags[key] != flags[key]]
+        changed = [f"--{key.replace('_', '-')} was {self.flags.get(key)}, now {flags[key]}"
+                   for key in keys if self.flags.get(key) != flags[key]]
         if changed:
             raise RunError("cannot resume: the flags differ from the stopped run's: " + "; ".join(changed)
                            + ".\nResume with the same flags (or none), or run without --resume to start over.")
+        if self.diverged:
+            raise RunError(f"the stopped run in {self.run_folder.path} diverged while training {self.diverged}: "
+                           "resuming it would diverge again. Run again without --resume, with a lower "
+                           "--learning-rate.")
 
     def save(self):
-        files.write_json(self.run_folder.state, {"flags": self.flags, "finished": self.finished})
+        files.write_json(self.run_folder.state, {"flags": self.flags, "finished": self.finished,
+                                                 **({"diverged": self.diverged} if self.diverged else {})})
 
     def finish_model(self, name, result):
         self.finished[name] = result
+        self.save()
+
+    def mark_diverged(self, name):
+        self.diverged = name
         self.save()
 
     def finish_run(self):
@@ -262,19 +425,52 @@ class ResumeState:
             self.run_folder.backups.rmdir()
 
 
+def start(folder, models, resume, flags, resume_settings):
+    """A run's folder, claimed for this process, locked, and its ResumeState (a stopped run's, with resume).
+
+    folder: --out DIR, else None for a new folder under runs/; resume_settings: the flags a
+    resumed run may not change.
+    """
+    path = claim_folder(folder, resume) if folder else claim_new_run(models)
+    run_folder = RunFolder(path)
+    print(f"Run folder: {path}" + (" (resuming)" if resume else ""))
+    lock(run_folder)  # held until this process ends: no second train.py trains into this folder meanwhile
+    if not resume:  # recorded before training, so that a stopped run can be resumed
+        return run_folder, ResumeState.start(run_folder, flags)
+    state = ResumeState.load(run_folder)
+    state.check_unchanged(flags, resume_settings)
+    return run_folder, state
+
+
+def stop_advice(out, during=None):
+    """What a stopped train.py says, naming only what exists: the backups, and --resume only where there
+    is a run to go on. out: the run folder, None before one was claimed; during: what was training."""
+    stopped = "Stopped" + (f" during {during}" if during else "")
+    run_folder = RunFolder(Path(out)) if out else None
+    if run_folder is None or not run_folder.state.exists():
+        return f"\n{stopped}, before anything was kept: run the same command again to start over."
+    backups = run_folder.backups
+    kept = f" Completed epochs are backed up in {backups}." if backups.is_dir() and any(backups.iterdir()) else ""
+    return f"\n{stopped}.{kept}\nResume with: {resume_command(out)}"
+
+
+def resume_command(out):
+    """The command that continues a run: a bare --resume for the latest stopped run, else with its folder."""
+    latest_stopped = stopped_runs()[:1] == [Path(out).absolute()]
+    return "python train.py --resume" + ("" if latest_stopped else f" {shlex.quote(str(out))}")
+
+
 def lock(run_folder):
     """Hold the run folder for this process, so that a second train.py cannot train into it at once.
 
     An flock on the folder itself: the kernel lets it go when the process ends, however it ends,
     so a crash leaves no stale lock behind. Returns the open descriptor (keep it until the end).
     """
-    path = run_folder.path
-    path.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_RDONLY)
+    descriptor = os.open(run_folder.path, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(descriptor)
-        raise RunError(f"{path} is being trained by another train.py right now. Wait for it to finish "
+        raise RunError(f"{run_folder.path} is being trained by another train.py right now. Wait for it to finish "
                        "(or stop it), or start a new run without --resume and --out.") from None
     return descriptor

@@ -9,7 +9,7 @@ costs nothing.
 import sys
 from pathlib import Path
 
-from convlab import runs
+from convlab import files, runs
 from convlab.data import INPUT_SHAPE, NUM_CLASSES
 
 DEFAULT_MODEL = "cnn"  # the model of the latest run that a script uses when given no --model
@@ -22,36 +22,37 @@ class ModelFileError(Exception):
 
 
 def model_or_latest(path, name=DEFAULT_MODEL):
-    """--model PATH if given, else the latest run's model `name`; says which model it is and how good."""
+    """--model PATH if given, else model `name` of the latest full run (runs.run_for_tools); says which
+    model it is and how good."""
     if path is not None:
         describe(existing_model_file(path))
         return Path(path)
-    model = latest_model(name)
-    describe(model, latest=True)
-    return model
-
-
-def latest_model(name):
-    """The latest run's model `name`."""
     try:
-        run = runs.latest_run()
-    except runs.RunError as error:
+        run, note = runs.run_for_tools(name)
+    except (runs.RunError, files.DamagedFileError) as error:
         raise ModelFileError(str(error)) from None
     model = runs.RunFolder(run).model(name)
     if not model.is_file():
         raise ModelFileError(f"the latest run, {run}, trained no {name} model: it has no {model.name}.\n"
                              f"Run `python train.py` (it trains {name}), or pass --model PATH to a saved .keras model.")
+    if note:
+        print(note, file=sys.stderr)
+    describe(model, latest="the latest full run" if note else "the latest run")
     return model
 
 
-def describe(path, latest=False):
+def describe(path, latest=None):
     """Say which model a script uses and how good it is, from results.json beside it when train.py wrote one.
 
     e.g. "Using runs/RUN/cnn.keras, from the latest run (test accuracy 91.3%, 5 epochs on 55,000 images)",
     and for a quick run (--limit, or fewer epochs than the model's recipe) a second line saying so.
+    latest: which run it is, when the script chose it.
     """
-    found = runs.RunFolder(Path(path).parent).model_results(Path(path).stem)
-    line = f"Using {path}" + (", from the latest run" if latest else "")
+    try:
+        found = runs.RunFolder(Path(path).parent).model_results(runs.model_name(path))
+    except files.DamagedFileError as error:
+        raise ModelFileError(f"{error}. The model itself may be fine: pass it with --model PATH.") from None
+    line = f"Using {path}" + (f", from {latest}" if latest else "")
     if found:
         epochs = f"{found['epochs']} epoch" + ("s" if found["epochs"] != 1 else "")
         images = f" on {found['train_images']:,} images" if "train_images" in found else ""

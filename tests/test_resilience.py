@@ -11,8 +11,9 @@ import time
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from convlab import cluster, files, recipe, runs
-from convlab.data import Images
+import train
+from convlab import callbacks, cluster, files, recipe, runs
+from convlab.data import Images, Splits
 from conftest import REPO, SCRIPT_ENV, copy_project, run_script
 
 QUICK = ["--limit", "3000", "--validation-size", "1000", "--models", "cnn"]
@@ -70,7 +71,7 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
     process = start_training(epochs=20, out=tmp_path)
     wait_for_epochs(tmp_path, 1, process)
     # Then until epoch 1's backup is written: a Ctrl-C while Keras writes it can be lost (seen on a loaded machine).
-    backup = tmp_path / "backup" / "cnn" / "training_metadata.json"
+    backup = tmp_path / "backup" / "cnn" / "epoch.json"
     while process.poll() is None and not backup.exists():
         time.sleep(0.02)
     process.send_signal(signal.SIGINT)
@@ -92,7 +93,7 @@ def test_a_bare_resume_finishes_the_killed_run_with_its_flags_and_makes_it_the_l
     (runs_dir / "latest").write_text("2000-01-01_000000-dnn\n")
     result = run_script(runs_dir.parent / "train.py", "--resume")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.startswith(f"Run folder: {out} (resuming)\n")
+    assert f"\nRun folder: {out} (resuming)\n" in result.stdout
     assert "Resuming cnn after epoch" in result.stdout
     assert [row["epoch"] for row in history(out)] == [1, 2, 3, 4, 5, 6]
     results = json.loads((out / "results.json").read_text())
@@ -112,15 +113,38 @@ def test_resume_with_other_flags_is_refused(killed_run, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_truncated_backup_gives_a_clear_message(killed_run, tmp_path):
+@pytest.mark.parametrize("damage", ["truncated", "deleted", "record deleted", "another model"])
+def test_a_damaged_backup_is_refused_with_one_message_naming_it(killed_run, tmp_path, damage):
+    """A full disk cuts the weights short, a user deletes a file, or the backup is another model's: the
+    resume stops before training, never training on from random or half-loaded weights."""
     out = tmp_path / "out"
     shutil.copytree(killed_run, out)
-    for weights in (out / "backup" / "cnn").glob("latest.weights.h5*"):
+    (weights,) = (out / "backup" / "cnn").glob("epoch-*.weights.h5")
+    if damage == "truncated":
         weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "deleted":
+        weights.unlink()
+    elif damage == "record deleted":
+        (out / "backup" / "cnn" / "epoch.json").unlink()
+    else:  # the dnn's weights, recorded as if they were the cnn's
+        import keras
+
+        import model
+
+        model.build_model("dnn").save_weights(weights)
+        record = json.loads((out / "backup" / "cnn" / "epoch.json").read_text())
+        size, digest = callbacks.checksum(weights)
+        files.write_json(out / "backup" / "cnn" / "epoch.json", {**record, "bytes": size, "sha256": digest})
     result = run_script("train.py", *QUICK, "--epochs", "6", "--out", out, "--resume")
-    assert result.returncode == 1
-    assert f"error: the backup in {out / 'backup' / 'cnn'} is damaged and cannot be resumed" in result.stderr
-    assert "Run again without --resume" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 1, result.stdout[-2000:]
+    last = result.stderr.strip().splitlines()
+    expected = {"truncated": f"error: the backup {weights} is missing, truncated or changed since it was written",
+                "deleted": f"error: the backup {weights} is missing, truncated or changed since it was written",
+                "record deleted": f"error: the backup {out / 'backup' / 'cnn' / 'epoch.json'} is missing or damaged",
+                "another model": f"error: the backup {weights} does not fit cnn as built now"}[damage]
+    assert last[-2].startswith(expected), result.stderr[-2000:]
+    assert last[-1] == "Run again without --resume to train this model from the start."
+    assert "Traceback" not in result.stderr and "Epoch" not in result.stdout
 
 
 def test_resume_without_a_stopped_run_is_refused(tmp_path):
@@ -181,29 +205,25 @@ def test_a_second_train_py_on_a_run_in_training_is_refused_until_the_first_ends(
 
 
 def train_quickly(folder, fashion_mnist, resume=False, epochs=3):
-    """The recipe on 1,024 images, in this process: each epoch is a few steps, each ending in a backup."""
+    """train.py's train_model on 1,024 images, in this process: each epoch is a few steps, each ending in a backup."""
     import tensorflow as tf
 
-    import model
-
-    (x, y), _ = fashion_mnist
-    settings = recipe.Settings("dnn", epochs=epochs, learning_rate=1e-3, batch_size=128, seed=0)
-    return recipe.train_model(settings, model.build_model, Images(x[:1024], y[:1024]), Images(x[:0], y[:0]),
-                              cluster.Cluster(tf.distribute.get_strategy()), runs.RunFolder(folder), resume=resume,
-                              logging=recipe.Logging(verbose=0))
+    (x, y), (x_test, y_test) = fashion_mnist
+    settings = recipe.Settings("dnn", "dnn", epochs=epochs, learning_rate=1e-3, batch_size=128, seed=0)
+    data = Splits(Images(x[:1024], y[:1024]), Images(x[:0], y[:0]), Images(x_test, y_test))
+    return train.train_model(settings, data, cluster.Cluster(tf.distribute.get_strategy()), runs.RunFolder(folder),
+                             callbacks.Logging(verbose=0), resume=resume)
 
 
 def test_ctrl_c_while_the_backup_is_written_stops_after_it_and_the_run_resumes(tmp_path, fashion_mnist,
                                                                                 monkeypatch):
-    import keras
+    write = callbacks.Backup.on_epoch_end
 
-    write = keras.callbacks.BackupAndRestore._save_model
-
-    def interrupted_write(self):  # Ctrl-C lands in the middle of epoch 1's backup
+    def interrupted_write(self, epoch, logs=None):  # Ctrl-C lands in the middle of epoch 1's backup
         os.kill(os.getpid(), signal.SIGINT)
-        write(self)
+        write(self, epoch, logs)
 
-    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "_save_model", interrupted_write)
+    monkeypatch.setattr(callbacks.Backup, "on_epoch_end", interrupted_write)
     with pytest.raises(recipe.Interrupted):
         train_quickly(tmp_path, fashion_mnist)
     monkeypatch.undo()

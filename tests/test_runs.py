@@ -65,7 +65,7 @@ def test_two_runs_leave_two_complete_folders_and_latest_names_the_second(two_run
     datetime.datetime.strptime(names[1][:17], "%Y-%m-%d_%H%M%S")  # the run's start: ls sorts by time
     assert (runs / "latest").read_text() == names[1] + "\n"
     for name, output in zip(names, outputs):
-        assert output.splitlines()[0] == f"Run folder: {runs / name}"
+        assert f"\nRun folder: {runs / name}\n" in output
         assert output.splitlines()[-1] == (f"Wrote models, histories, results.json and figures to {runs / name}; "
                                            f"{runs / 'latest'} names it, for visualize.py, predict.py and export.py")
         results = json.loads((runs / name / "results.json").read_text())
@@ -138,20 +138,36 @@ def test_a_latest_run_that_was_deleted_is_named(tmp_path, monkeypatch):
 
 
 def test_run_folders_are_named_by_start_and_models_and_never_reused(tmp_path, monkeypatch):
-    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path)
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
     start = datetime.datetime(2026, 11, 25, 20, 34, 5)
-    first = runs.new_run_path(["dnn", "cnn"], now=start)
-    assert first == tmp_path / "2026-11-25_203405-dnn-cnn"
-    first.mkdir()
-    assert runs.new_run_path(["dnn", "cnn"], now=start) == tmp_path / "2026-11-25_203405-dnn-cnn-2"
-    assert train.parse_args(["--models", "cnn"]).out.parent == tmp_path
+    first = runs.claim_new_run(["dnn", "cnn"], now=start)
+    assert first == tmp_path / "runs" / "2026-11-25_203405-dnn-cnn" and first.is_dir()
+    assert runs.claim_new_run(["dnn", "cnn"], now=start) == tmp_path / "runs" / "2026-11-25_203405-dnn-cnn-2"
+    assert runs.claim_new_run(["dnn", "cnn:32,32"], now=start).name == "2026-11-25_203405-dnn-cnn-32-32"
+
+
+def test_runs_started_in_the_same_instant_claim_a_folder_each(tmp_path, monkeypatch):
+    """Eight processes claim a folder for the same models at the same second: each gets its own."""
+    import multiprocessing
+
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path)
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        claimed = pool.starmap(runs.claim_new_run, [(["dnn", "cnn"], datetime.datetime(2026, 1, 2, 3, 4, 5))] * 8)
+    assert len(set(claimed)) == 8 and all(path.is_dir() for path in claimed)
+
+
+def test_a_new_run_never_writes_into_a_finished_one(tmp_path):
+    finished = tmp_path / "finished"
+    files.write_json(runs.RunFolder(finished).results, {"models": {"dnn": {}}})
+    with pytest.raises(runs.RunError, match="holds a finished run"):
+        runs.claim_folder(finished, resume=False)
 
 
 def test_a_bare_resume_takes_the_most_recently_stopped_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(runs, "RUNS_DIR", tmp_path)
     for minutes_ago, name in [(3, "old"), (1, "new"), (2, "middle")]:
         state = runs.RunFolder(tmp_path / name).state
-        files.write_json(state, {})
+        files.write_json(state, {"flags": {}, "finished": {}})
         os.utime(state, (time.time() - 60 * minutes_ago,) * 2)
     (tmp_path / "finished").mkdir()
     assert runs.stopped_runs() == [tmp_path / "new", tmp_path / "middle", tmp_path / "old"]

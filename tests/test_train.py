@@ -11,20 +11,28 @@ from conftest import run_script
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--epochs", "-1"], "--epochs must be at least 1, got -1"),
-    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
-    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
-    (["--models", "resnet"], "unknown model resnet; choose from dnn, cnn, cnn_plus"),
+    (["--epochs", "-1"], "argument --epochs: must be from 1 to 1,000, got -1"),
+    (["--epochs", "0"], "argument --epochs: must be from 1 to 1,000, got 0"),
+    (["--epochs", "100000000000"], "argument --epochs: must be from 1 to 1,000, got 100,000,000,000"),
+    (["--epochs", "two"], "argument --epochs: expected a whole number, got 'two'"),
+    (["--batch-size", "0"], "argument --batch-size: must be from 1 to 8,192, got 0"),
+    (["--batch-size", "10000000"], "argument --batch-size: must be from 1 to 8,192, got 10,000,000"),
+    (["--seed", "-1"], "argument --seed: must be from 0 to 4,294,967,295, got -1"),
+    (["--seed", "100000000000"], "argument --seed: must be from 0 to 4,294,967,295, got 100,000,000,000"),
+    (["--cpu-devices", "1000000"], "argument --cpu-devices: must be from 1 to 64, got 1,000,000"),
+    (["--models", "resnet"], "--models: unknown model resnet; choose from dnn, cnn, cnn_plus"),
+    (["--models", "cnn_pluss"], "--models: unknown model cnn_pluss (did you mean cnn_plus?)"),
     (["--models", "cnn", "cnn"], "--models lists a model twice"),
+    (["--models", "cnn:32,32", "cnn:032,32"], "--models lists a model twice"),
+    (["--models", "cnn:32,32,32,32"], "--models: cnn:32,32,32,32: the cnn takes 1 to 3 conv blocks"),
+    (["--models", "cnn:99999"], "--models: cnn:99999: each conv block takes 1 to 1024 filters"),
     (["--limit", "60000"], "--limit 60000 is more than the 55000 training images left after holding out --validation-size 5000"),
-    (["--validation-size", "60000"], "--validation-size must be from 0 to 59999"),
-    (["--validation-size", "-5"], "--validation-size must be from 0 to 59999"),
-    (["--learning-rate", "-0.1"], "--learning-rate must be a positive number, got -0.1"),
-    (["--learning-rate", "nan"], "--learning-rate must be a positive number, got nan"),
-    (["--target-accuracy", "91"], "--target-accuracy is a fraction in (0, 1], e.g. 0.91; got 91.0"),
+    (["--validation-size", "60000"], "argument --validation-size: must be from 0 to 59,999 (of the 60000 training images)"),
+    (["--validation-size", "-5"], "argument --validation-size: must be from 0 to 59,999"),
+    (["--learning-rate", "-0.1"], "argument --learning-rate: must be a positive number, got -0.1"),
+    (["--learning-rate", "nan"], "argument --learning-rate: must be a positive number, got nan"),
+    (["--target-accuracy", "91"], "argument --target-accuracy: is a fraction in (0, 1], e.g. 0.91; got 91"),
     (["--target-accuracy", "0.9", "--validation-size", "0"], "--target-accuracy watches validation accuracy"),
-    (["--conv-filters", "32", "32", "32", "32"], "--conv-filters takes 1 to 3 values"),
-    (["--models", "dnn", "--conv-filters", "32"], "--conv-filters configures the cnn model; add cnn to --models"),
     (["--precision", "int8"], "argument --precision: invalid choice: 'int8'"),
 ])
 def test_impossible_flags_are_refused(flags, message, capsys):
@@ -32,6 +40,20 @@ def test_impossible_flags_are_refused(flags, message, capsys):
         train.parse_args(flags)
     assert exit.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_quick_paths_answer_without_loading_tensorflow(tmp_path):
+    """--help, --list and a mistyped flag: no TensorFlow, so they answer at once (docs/train.md gives the time)."""
+    probe = ("import sys, train\n"
+             "for argv in (['--list'], ['--models', 'cnnplus'], ['--help']):\n"
+             "    try:\n"
+             "        train.main(argv)\n"
+             "    except SystemExit:\n"
+             "        pass\n"
+             "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n")
+    result = run_script("-c", probe)
+    assert result.stdout.splitlines()[-1] == "False False", result.stderr[-2000:]
+    assert "did you mean cnn_plus?" in result.stderr
 
 
 def test_defaults_compare_the_dnn_with_the_course_cnn():
@@ -43,15 +65,15 @@ def test_missing_data_gives_one_message_and_no_traceback(tmp_path):
     result = run_script("train.py", "--data-dir", tmp_path / "none", "--out", tmp_path / "out", "--epochs", "1")
     assert result.returncode == 1
     assert f"error: data folder not found: {tmp_path / 'none'}" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and "Run folder" not in result.stdout  # no folder named, none made
     assert not (tmp_path / "out").exists()  # nothing written, not even the folder
 
 
 def test_short_run_writes_every_artifact(short_run):
     out, result = short_run
     lines = result.stdout.splitlines()
-    # --out DIR: exactly there, and runs/latest (in runs/ only) does not name it
-    assert lines[0] == f"Run folder: {out}"
+    # --out DIR: exactly there, once the data is loaded; runs/latest (in runs/ only) does not name it
+    assert lines[3] == f"Run folder: {out}" and lines[2].startswith("Data: 3000 training")
     assert lines[-1] == f"Wrote models, histories, results.json and figures to {out}"
     results = json.loads((out / "results.json").read_text())
     assert list(results["models"]) == ["dnn", "cnn"]
@@ -84,8 +106,10 @@ def test_comparison_table_and_verdict_are_printed(short_run):
     stdout = result.stdout
     results = json.loads((out / "results.json").read_text())["models"]
     gain = 100 * (results["cnn"]["test_accuracy"] - results["dnn"]["test_accuracy"])
-    assert "model         params  epochs  train time  val acc  test acc  test loss" in stdout
-    assert "cnn          243,786       3" in stdout
+    assert ("model           conv stack    params  epochs  train time  s/epoch  val acc  test acc  test loss"
+            in stdout)
+    assert "cnn                 64, 64   243,786       3" in stdout
+    assert "A quick run (dnn, cnn: fewer images or epochs than the recipe): these numbers are not the lesson's." in stdout
     assert f"CNN vs DNN: {gain:+.1f} points test accuracy" in stdout
 
 
@@ -93,14 +117,14 @@ def test_comparison_verdict_counts_errors():
     table = report.comparison_table({
         "dnn": {"parameters": 1, "epochs": 1, "train_seconds": 1, "val_accuracy": 0.88, "test_accuracy": 0.88, "test_loss": 0.3},
         "cnn": {"parameters": 2, "epochs": 1, "train_seconds": 2, "val_accuracy": None, "test_accuracy": 0.91, "test_loss": 0.2},
-    })
+    })  # full runs: no quick-run line
     assert table.splitlines()[-1] == "CNN vs DNN: +3.0 points test accuracy, 25% fewer test errors"
 
 
 def test_target_accuracy_stops_after_the_epoch_that_reaches_it(capsys):
     import numpy as np
 
-    from convlab.recipe import StopAtAccuracy
+    from convlab.callbacks import StopAtAccuracy
 
     x, y = np.zeros((32, 2), np.float32), np.zeros(32, np.int64)  # one class: accuracy 100% at once
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
