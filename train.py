@@ -8,11 +8,9 @@
     python train.py --resume                         # continue the last stopped run, with its flags
     python train.py --list                           # every run so far
 
-The lesson is run() and train_model(): load the data; for each model build, compile,
-fit, evaluate and save it; compare them. Each run writes into a new folder under runs/,
-so no run overwrites another; runs/latest names the run that finished last.
-TensorFlow loads only once there is something to train: --help, --list and a mistyped
-flag answer at once.
+The lesson is run(), train_and_evaluate() and train_model(): load the data; build, compile,
+fit, evaluate and save each model; compare them. Each run gets a new folder under runs/;
+runs/latest names the run that finished last. TensorFlow loads only to train.
 """
 
 import argparse
@@ -75,8 +73,11 @@ def parse_args(argv=None):
     """The flags, checked: every mistake here is one line and exit 2, before TensorFlow or the data load."""
     parser = make_parser()
     args = parser.parse_args(argv)
-    if args.resume:
-        args.out = stopped_run(parser, args)
+    if args.resume:  # the stopped run's folder, and its flags where none is typed now
+        try:
+            args.out = runs.folder_to_resume(args.resume, args.out)
+        except runs.RunError as error:
+            parser.error(str(error))
         untyped = object()  # a second parse tells the flags typed now from the defaults
         typed = make_parser().parse_args(argv, argparse.Namespace(**dict.fromkeys(vars(args), untyped)))
         try:
@@ -107,20 +108,6 @@ def parse_args(argv=None):
     return args
 
 
-def stopped_run(parser, args):
-    """The folder --resume continues: --resume RUN, --out DIR, or the most recently stopped run in runs/."""
-    named = [folder for folder in (args.resume, args.out) if isinstance(folder, Path)]
-    if len(set(named)) > 1:
-        parser.error("--resume RUN and --out DIR name two folders: give the stopped run's folder once")
-    if named:
-        return named[0]
-    stopped = runs.stopped_runs()
-    if not stopped:
-        parser.error(f"--resume: there is no stopped run in {runs.RUNS_DIR} to continue. "
-                     "Run again without --resume, or pass --resume RUN with the stopped run's folder.")
-    return stopped[0]
-
-
 # --- the lesson: the data, each model built, compiled, fit and evaluated, the comparison ---------------
 
 
@@ -133,7 +120,6 @@ def run(args):
 
     from convlab import callbacks, cluster, hardware, report, tensorboard_logging
     from convlab.data import load_splits
-    from model import with_mirror
 
     if args.tensorboard not in (None, True):
         tensorboard_logging.check_log_dir(args.tensorboard)  # before any work: then nothing is written
@@ -147,10 +133,7 @@ def run(args):
               f"{len(data.test.images)} test images")
 
         # The run's folder, claimed for this process (a new one under runs/, or --out), and what it records.
-        flags = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()
-                 if key != "specs"}
-        run_folder, state = runs.start(devices.folder, [spec.name for spec in args.specs], args.resume, flags,
-                                       RESUME_SETTINGS)
+        run_folder, state = runs.start(devices.folder, args, RESUME_SETTINGS)
         args.out = run_folder.path  # where a stop's advice points
         tensorboard = run_folder.logs if args.tensorboard is True else args.tensorboard
         logging = callbacks.Logging(args.verbose, tensorboard if devices.writes else None,
@@ -165,20 +148,13 @@ def run(args):
             settings = recipe.Settings.for_model(spec, epochs=args.epochs, learning_rate=args.learning_rate,
                                                  batch_size=args.batch_size, seed=args.seed,
                                                  target_accuracy=args.target_accuracy)
+            quick = bool(args.limit) or settings.epochs < RECIPES[spec.recipe].epochs
             try:
-                model, histories[name] = train_model(settings, data, devices, run_folder, logging, args.resume)
+                results[name], histories[name] = train_and_evaluate(spec, settings, data, devices, run_folder,
+                                                                    logging, args.resume, quick)
             except callbacks.Diverged:
                 state.mark_diverged(name)  # --list shows it, and a bare --resume passes it by
                 raise
-            alone = {}
-            if RECIPES[spec.recipe].mirror:  # trained alone, then evaluated and saved with its mirror image's answer
-                alone["test_accuracy_without_mirror"] = report.accuracy(model, data.test, settings.batch_size)
-                with devices.scope():
-                    model = with_mirror(model)
-            metrics = {**report.evaluate(model, data.test, settings.batch_size), **alone}
-            quick = bool(args.limit) or settings.epochs < RECIPES[spec.recipe].epochs
-            results[name] = report.summarize(spec, model, histories[name], metrics, run_folder, data, quick)
-            files.save_model(model, run_folder.model(name))
             state.finish_model(name, results[name])
             callbacks.Backup(run_folder.backup(name)).clear()  # only now that the model is saved
 
@@ -192,6 +168,27 @@ def run(args):
             print(f"\nWrote models, histories, results.json and figures to {run_folder.path}"
                   + (f"; {latest} names it, for visualize.py, predict.py and export.py" if latest else ""))
         return results
+
+
+def train_and_evaluate(spec, settings, data, devices, run_folder, logging, resume=False, quick=False):
+    """One model: build, compile and fit it (train_model), evaluate it on the test images, save it.
+
+    spec: recipe.ModelSpec; quick: fewer images or epochs than its recipe. Returns its line of
+    results.json and its per-epoch history.
+    """
+    from convlab import report
+    from model import with_mirror
+
+    model, history = train_model(settings, data, devices, run_folder, logging, resume)
+    alone = {}
+    if RECIPES[spec.recipe].mirror:  # trained alone, then evaluated and saved with its mirror image's answer
+        alone["test_accuracy_without_mirror"] = report.accuracy(model, data.test, settings.batch_size)
+        with devices.scope():
+            model = with_mirror(model)
+    metrics = {**report.evaluate(model, data.test, settings.batch_size), **alone}
+    result = report.summarize(spec, model, history, metrics, run_folder, data, quick)
+    files.save_model(model, run_folder.model(spec.name))
+    return result, history
 
 
 def train_model(settings, data, devices, run_folder, logging, resume=False):
@@ -216,7 +213,8 @@ def train_model(settings, data, devices, run_folder, logging, resume=False):
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     devices.prepare(model)
     training = callbacks.Training(settings, model, run_folder, devices, logging, resume)  # backup, logs, stop
-    print(f"\n== {settings.model}: {model.count_params():,} parameters, {settings.epochs} epochs, "
+    print(f"\n== {settings.model}: {model.count_params():,} parameters, {settings.epochs} epoch"
+          + ("s" * (settings.epochs > 1)) + ", "
           f"batch {batch}, peak learning rate {settings.learning_rate:g}")
     estimate = recipe.estimate(settings, len(data.train.images), len(data.validation.images),
                                settings.epochs - training.initial_epoch, keras.mixed_precision.global_policy().name)

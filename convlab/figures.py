@@ -34,6 +34,22 @@ def save(figure, path):
         plt.close(figure)
 
 
+def as_html_image(figure, alt):
+    """The figure as an HTML <img> described by `alt`, and closed: how the notebook shows its figures, so that
+    a screen reader, and the page nbconvert renders, say what each one shows."""
+    import base64
+    import html
+    import io
+
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", dpi=DPI)
+    finally:
+        plt.close(figure)
+    return (f'<img alt="{html.escape(alt)}" style="max-width: 100%" '
+            f'src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">')
+
+
 def training_curves(histories):
     """Accuracy and loss per epoch, training (solid) vs validation (dashed), all models."""
     figure, (accuracy_axis, loss_axis) = plt.subplots(1, 2, figsize=(11, 4))

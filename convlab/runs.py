@@ -425,13 +425,30 @@ class ResumeState:
             self.run_folder.backups.rmdir()
 
 
-def start(folder, models, resume, flags, resume_settings):
-    """A run's folder, claimed for this process, locked, and its ResumeState (a stopped run's, with resume).
+def folder_to_resume(resume, out):
+    """The folder --resume continues: --resume RUN, --out DIR, or the most recently stopped run in runs/."""
+    named = [folder for folder in (resume, out) if isinstance(folder, Path)]
+    if len(set(named)) > 1:
+        raise RunError("--resume RUN and --out DIR name two folders: give the stopped run's folder once")
+    if named:
+        return named[0]
+    stopped = stopped_runs()
+    if not stopped:
+        raise RunError(f"--resume: there is no stopped run in {RUNS_DIR} to continue. "
+                       "Run again without --resume, or pass --resume RUN with the stopped run's folder.")
+    return stopped[0]
 
-    folder: --out DIR, else None for a new folder under runs/; resume_settings: the flags a
-    resumed run may not change.
+
+def start(folder, args, resume_settings):
+    """A run's folder, claimed for this process, locked, and its ResumeState (a stopped run's, with --resume).
+
+    folder: --out DIR (or a worker's own folder), else None for a new folder under runs/; args:
+    train.py's flags, recorded; resume_settings: the flags a resumed run may not change.
     """
-    path = claim_folder(folder, resume) if folder else claim_new_run(models)
+    resume = bool(args.resume)
+    flags = {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()
+             if key != "specs"}
+    path = claim_folder(folder, resume) if folder else claim_new_run(args.models)
     run_folder = RunFolder(path)
     print(f"Run folder: {path}" + (" (resuming)" if resume else ""))
     lock(run_folder)  # held until this process ends: no second train.py trains into this folder meanwhile

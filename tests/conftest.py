@@ -67,9 +67,9 @@ def copy_project(folder):
     return folder
 
 
-def run_script(*args, timeout=600):
+def run_script(*args, timeout=600, cwd=REPO):
     """Run a project script as a user would; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=SCRIPT_ENV,
+    return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=SCRIPT_ENV,
                           capture_output=True, text=True, timeout=timeout)
 
 

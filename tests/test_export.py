@@ -2,14 +2,17 @@
 
 import shutil
 
+import re
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter  # LiteRT, the runtime phones use
 
 from convlab import files, runs
 import export
-from conftest import mixed_bfloat16_copy, run_script
+from conftest import DATA_DIR, REPO, copy_project, mixed_bfloat16_copy, run_script
 from model import build_model, with_mirror
 
 TEST_IMAGES = 200
@@ -39,7 +42,7 @@ def predictions(folder, name, images):
     original = keras.models.load_model(run_folder.model(name), compile=False).predict(images, verbose=0)
     served = tf.saved_model.load(str(run_folder.saved_model(name)))  # kept: its functions need it alive
     saved_model = served.serve(images).numpy()
-    tflite = tf.lite.Interpreter(str(run_folder.tflite(name))).get_signature_runner()(image=images)["output_0"]
+    tflite = Interpreter(str(run_folder.tflite(name))).get_signature_runner()(image=images)["output_0"]
     return np.asarray(original, np.float32), saved_model, tflite
 
 
@@ -166,3 +169,18 @@ def test_an_unwritable_export_path_writes_neither_file(model_dir, tmp_path):
                             "you can write to, and export it there.")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["dnn.keras", "dnn.tflite"]
     assert (tmp_path / "dnn.tflite" / "keep.txt").read_text() == "not ours"
+
+
+def test_the_docs_inference_snippet_runs_as_written_with_nothing_on_stderr(exported, tmp_path):
+    """docs/export.md's snippet, in a project whose runs/latest names an exported run: it prints the five
+    test images' classes, and on stderr only LiteRT's line that the docs explain: not one warning or CUDA line."""
+    folder, _ = exported
+    project = copy_project(tmp_path / "project")
+    shutil.copytree(folder, project / "runs" / "RUN")
+    (project / "runs" / "latest").write_text("RUN\n")
+    snippet = re.search(r"```python\n(.*?)```", (REPO / "docs" / "export.md").read_text(), re.S).group(1)
+    snippet = snippet.replace("load_test_images()", f"load_test_images({str(DATA_DIR)!r})")
+    result = run_script("-c", snippet, cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+    assert re.fullmatch(r"\[\d \d \d \d \d\] \[9 2 1 1 6\]\n", result.stdout), result.stdout

@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from model import MODELS, build_model
+from convlab.recipe import RECIPES
+from model import build_model
 
 
 @pytest.mark.parametrize("name, parameters", [("dnn", 101_770), ("cnn", 243_786)])
@@ -16,7 +17,7 @@ def test_cnn_plus_stays_small():
     assert build_model("cnn_plus").count_params() <= 1_500_000
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", RECIPES)
 def test_every_model_maps_uint8_images_to_class_probabilities(name):
     model = build_model(name)
     images = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1), dtype=np.uint8)
