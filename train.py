@@ -134,7 +134,7 @@ def run(args):
 
         # The run's folder, claimed for this process (a new one under runs/, or --out), and what it records.
         run_folder, state = runs.start(devices.folder, args, RESUME_SETTINGS)
-        args.out = run_folder.path  # where a stop's advice points
+        args.run_folder, args.out = run_folder.path, args.out or run_folder.path  # for a stop's advice
         tensorboard = run_folder.logs if args.tensorboard is True else args.tensorboard
         logging = callbacks.Logging(args.verbose, tensorboard if devices.writes else None,
                                     tensorboard_logging.probe_image(data.test))
@@ -239,12 +239,13 @@ def main(argv=None):
             cli.check_out(args.out)
         run(args)
     except (Interrupted, KeyboardInterrupt) as where:
-        print(runs.stop_advice(args.out, str(where) if isinstance(where, Interrupted) else None), file=sys.stderr)
+        print(runs.stop_advice(getattr(args, "run_folder", None), args.out,
+                               str(where) if isinstance(where, Interrupted) else None), file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_CODE)
     except (DataError, TrainingError, runs.RunError, cli.OutputError, files.DamagedFileError) as error:
-        sys.exit(f"\nerror: {error}")  # the newline ends Keras' progress bar
+        sys.exit(f"error: {error}")
     except OSError as error:  # a full disk, or a folder made read-only while the run writes into it
-        sys.exit(f"\nerror: cannot write {error.filename or 'into the run folder'}: {files.reason(error)}.\n"
+        sys.exit(f"error: cannot write {error.filename or 'into the run folder'}: {files.reason(error)}.\n"
                  "Files are written whole or not at all: free some space, then resume with --resume.")
     # The run is complete: a SIGTERM from here on has nothing left to stop.
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))

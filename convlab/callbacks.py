@@ -71,6 +71,9 @@ class Training:
         try:
             with stops_between_batches(self.stop):
                 yield
+        except TrainingError:
+            print()  # ends Keras' progress bar, so that the message starts a line of its own
+            raise
         except KeyboardInterrupt:
             raise Interrupted(f"{self.settings.model} after {len(self.history)} of {self.settings.epochs} epochs",
                               self.backups) from None

@@ -23,13 +23,15 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
+from convlab.recipe import TrainingError
+
 # fit_across_workers patches private methods of Keras' trainer, so --strategy multiworker
 # runs only on the Keras versions its tests ran on (with TensorFlow 2.21; on Keras 3.10, the oldest
 # requirements.txt admits, Keras' data iterator differs and the fix fails).
 TESTED_KERAS = ("3.15",)
 
 
-class ClusterError(Exception):
+class ClusterError(TrainingError):
     """TF_CONFIG is unusable or the cluster cannot start; the message says which."""
 
 

@@ -18,13 +18,14 @@ import tensorflow as tf
 from convlab import feature_maps, files
 from convlab.data import CLASS_NAMES
 from convlab.hardware import float32_copy
+from convlab.recipe import TrainingError
 
 PROBE_IMAGE = 0  # an ankle boot of the test set, the first image of visualize.py's figures
 TILE = 56  # pixels: each feature map is enlarged to about this size, so 26x26 and 5x5 maps read alike
 EVENT_FILES = "events.out.tfevents.*"
 
 
-class LogDirError(Exception):
+class LogDirError(TrainingError):
     """TensorBoard's logs cannot be written; the message says what to do."""
 
 

@@ -27,8 +27,6 @@ def test_cnn_beats_dnn_on_a_small_subset(fashion_mnist, tmp_path):
     Measured over seeds 1 to 8 on the 2-core AVX512_BF16 machine: the cnn led by 1.24 to
     2.36 points (mean 1.74, standard deviation 0.37; dnn 82.0% to 82.7%, cnn 83.5% to
     84.6%), so a lead of 0.5 points is more than three standard deviations below the mean.
-    With fewer training steps the dnn can win: `train.py --limit 3000 --epochs 3` (72 steps
-    of 128 images) gave the dnn 0.3 to 1.9 points more than the cnn on each of seeds 1 to 5.
     """
     dnn = accuracy_after_training("dnn", fashion_mnist, seed=1, folder=tmp_path)
     cnn = accuracy_after_training("cnn", fashion_mnist, seed=1, folder=tmp_path)

@@ -13,7 +13,7 @@ import time
 import keras
 import pytest
 
-from convlab import cluster
+from convlab import cluster, files
 
 from conftest import REPO, SCRIPT_ENV
 
@@ -98,8 +98,8 @@ def test_two_workers_train_as_one_and_only_the_chief_keeps_results(tmp_path):
     assert checksum(chief) == checksum(other)  # the same weights on both workers
     assert "the chief holds the results" in other
     assert sorted(p.name for p in (tmp_path / "out0").iterdir()) == [
-        "cnn.keras", "cnn_confusion.png", "cnn_history.json", "per_class_accuracy.png", "results.json",
-        "training_curves.png"]
+        "cnn.keras", "cnn_confusion.png", "cnn_history.json", "cnn_snapshots.npz", "per_class_accuracy.png",
+        "results.json", "training_curves.png"]
     assert not (tmp_path / "out1").exists()
     assert [row["epoch"] for row in history(tmp_path / "out0")] == [1, 2]
 
@@ -223,7 +223,10 @@ def test_a_stopped_run_says_where_its_epochs_are_backed_up_and_how_to_resume(tmp
     import train
     from convlab.recipe import Interrupted
 
-    def stopped(args):
+    def stopped(args):  # a worker other than the chief: it writes into a folder of its own
+        args.run_folder = tmp_path / "worker"
+        files.write_json(tmp_path / "worker" / "run_state.json", {"flags": {}, "finished": {}})
+        files.write_json(tmp_path / "worker" / "backup" / "cnn" / "epoch.json", {"epoch": 1})
         raise Interrupted("cnn after 1 of 2 epochs", tmp_path / "worker" / "backup")
 
     monkeypatch.setattr(train, "run", stopped)

@@ -136,8 +136,9 @@ def test_verbose_auto_is_a_progress_bar_on_a_terminal_only(monkeypatch, flag, te
     assert train.parse_args(flag).verbose == verbose
 
 
-def test_tensorboard_folder_defaults_to_logs_in_out(tmp_path):
-    assert train.parse_args(["--tensorboard", "--out", str(tmp_path)]).tensorboard == tmp_path / "logs"
+def test_tensorboard_folder_defaults_to_logs_in_the_run_folder(short_run, tmp_path):
+    out, _ = short_run  # --tensorboard without DIR
+    assert sorted(path.name for path in (out / "logs").iterdir()) == ["cnn", "dnn"]
     assert train.parse_args(["--tensorboard", str(tmp_path / "tb")]).tensorboard == tmp_path / "tb"
     assert train.parse_args([]).tensorboard is None
 

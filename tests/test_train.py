@@ -73,7 +73,7 @@ def test_short_run_writes_every_artifact(short_run):
     out, result = short_run
     lines = result.stdout.splitlines()
     # --out DIR: exactly there, once the data is loaded; runs/latest (in runs/ only) does not name it
-    assert lines[3] == f"Run folder: {out}" and lines[2].startswith("Data: 3000 training")
+    assert lines[lines.index(f"Run folder: {out}") - 1].startswith("Data: 3000 training")
     assert lines[-1] == f"Wrote models, histories, results.json and figures to {out}"
     results = json.loads((out / "results.json").read_text())
     assert list(results["models"]) == ["dnn", "cnn"]
