@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from convlab import files, runs
+from convlab import cli, files, runs
 from convlab.data import INPUT_SHAPE
 from convlab.saved_models import ModelFileError, check_input_shape, describe, existing_model_file, load_model
 from convlab.tensorflow_startup import import_tensorflow
@@ -44,6 +44,8 @@ def main(argv=None):
             export(model_file)
     except (ModelFileError, ExportError, runs.RunError, files.DamagedFileError) as error:
         sys.exit(f"error: {error}")
+    except KeyboardInterrupt:
+        sys.exit(cli.stopped())
 
 
 def saved_models(folder=None):

@@ -105,6 +105,8 @@ def main(argv=None):
                 save_steps_figure(samples, run_folder.preprocessing_figure)
     except (DataError, ModelFileError, PredictError, StatisticsError, preprocess.PhotoError, cli.OutputError) as error:
         sys.exit(f"error: {error}")
+    except KeyboardInterrupt:
+        sys.exit(cli.stopped())
 
 
 # --- the images ---------------------------------------------------------------------

@@ -24,7 +24,6 @@ from convlab.data import DATA_DIR_HELP, TRAIN_IMAGES, VALIDATION_SIZE, DataError
 from convlab.recipe import RECIPES, Interrupted, TrainingError
 
 DEFAULT_MODELS = ["dnn", "cnn"]
-INTERRUPTED_EXIT_CODE = 130  # the shell's for a command stopped by Ctrl-C (128 + SIGINT)
 # A resumed run takes the stopped run's flags; these decide what is trained, so none may differ.
 RESUME_SETTINGS = ["models", "epochs", "batch_size", "learning_rate", "seed", "limit", "validation_size"]
 
@@ -132,37 +131,35 @@ def run(args):
         print(f"Data: {len(data.train.images)} training, {len(data.validation.images)} validation, "
               f"{len(data.test.images)} test images")
 
-        # The run's folder, claimed for this process (a new one under runs/, or --out), and what it records.
-        run_folder, state = runs.start(devices.folder, args, RESUME_SETTINGS)
-        args.run_folder, args.out = run_folder.path, args.out or run_folder.path  # for a stop's advice
-        tensorboard = run_folder.logs if args.tensorboard is True else args.tensorboard
-        logging = callbacks.Logging(args.verbose, tensorboard if devices.writes else None,
-                                    tensorboard_logging.probe_image(data.test))
-        results, histories = {}, {}
-        for spec in args.specs:
-            name = spec.name
-            if name in state.finished:
-                print(f"\n== {name}: already finished in the stopped run, kept.")
-                results[name], histories[name] = state.finished[name], files.read_json(run_folder.history(name))
-                continue
-            settings = recipe.Settings.for_model(spec, epochs=args.epochs, learning_rate=args.learning_rate,
-                                                 batch_size=args.batch_size, seed=args.seed,
-                                                 target_accuracy=args.target_accuracy)
-            quick = bool(args.limit) or settings.epochs < RECIPES[spec.recipe].epochs
-            try:
-                results[name], histories[name] = train_and_evaluate(spec, settings, data, devices, run_folder,
-                                                                    logging, args.resume, quick)
-            except callbacks.Diverged:
-                state.mark_diverged(name)  # --list shows it, and a bare --resume passes it by
-                raise
-            state.finish_model(name, results[name])
-            callbacks.Backup(run_folder.backup(name)).clear()  # only now that the model is saved
+        # The run's folder, claimed and locked for this process (a new one under runs/, or --out), and its record.
+        with runs.start(devices.folder, args, RESUME_SETTINGS) as (run_folder, state):
+            args.run_folder, args.out = run_folder.path, args.out or run_folder.path  # for a stop's advice
+            tensorboard = run_folder.logs if args.tensorboard is True else args.tensorboard
+            logging = callbacks.Logging(args.verbose, tensorboard if devices.writes else None,
+                                        tensorboard_logging.probe_image(data.test))
+            results, histories = {}, {}
+            for spec in args.specs:
+                if spec.name in state.finished:
+                    results[spec.name], histories[spec.name] = state.kept(spec.name)
+                    continue
+                settings = recipe.Settings.for_model(spec, epochs=args.epochs, learning_rate=args.learning_rate,
+                                                     batch_size=args.batch_size, seed=args.seed,
+                                                     target_accuracy=args.target_accuracy)
+                quick = bool(args.limit) or settings.epochs < RECIPES[spec.recipe].epochs
+                try:
+                    results[spec.name], histories[spec.name] = train_and_evaluate(
+                        spec, settings, data, devices, run_folder, logging, args.resume, quick)
+                except callbacks.Diverged:
+                    state.mark_diverged(spec.name)  # --list shows it, and a bare --resume passes it by
+                    raise
+                state.finish_model(spec.name, results[spec.name])
+                callbacks.Backup(run_folder.backup(spec.name)).clear()  # only now that the model is saved
 
-        # The comparison: the models side by side, figures and results.json.
-        report.write_report(run_folder, results, histories, {
-            "settings": state.flags, "seed": args.seed, "precision": policy, "device": device,
-            "versions": hardware.library_versions()})
-        state.finish_run()
+            # The comparison: the models side by side, figures and results.json.
+            report.write_report(run_folder, results, histories, {
+                "settings": state.flags, "seed": args.seed, "precision": policy, "device": device,
+                "versions": hardware.library_versions()})
+            state.finish_run()
         if devices.writes:  # the chief (or the only process) reports the run
             latest = runs.mark_latest(run_folder.path)  # only now: a stopped run never becomes the latest
             print(f"\nWrote models, histories, results.json and figures to {run_folder.path}"
@@ -241,7 +238,7 @@ def main(argv=None):
     except (Interrupted, KeyboardInterrupt) as where:
         print(runs.stop_advice(getattr(args, "run_folder", None), args.out,
                                str(where) if isinstance(where, Interrupted) else None), file=sys.stderr)
-        sys.exit(INTERRUPTED_EXIT_CODE)
+        sys.exit(cli.INTERRUPTED)
     except (DataError, TrainingError, runs.RunError, cli.OutputError, files.DamagedFileError) as error:
         sys.exit(f"error: {error}")
     except OSError as error:  # a full disk, or a folder made read-only while the run writes into it

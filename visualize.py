@@ -83,6 +83,8 @@ def main(argv=None):
         command[args.command](args)
     except (DataError, ModelFileError, preprocess.PhotoError, VisualizeError, cli.OutputError) as error:
         sys.exit(f"error: {error}")
+    except KeyboardInterrupt:
+        sys.exit(cli.stopped())
 
 
 # --- maps: what the trained CNN's layers see ----------------------------------------

@@ -7,8 +7,10 @@ inside Training.stopping().
 """
 
 import contextlib
+import errno
 import hashlib
 import math
+import os
 import shutil
 import signal
 import threading
@@ -138,6 +140,13 @@ class Backup(keras.callbacks.Callback):
         weights = self.folder / f"epoch-{epoch + 1}.weights.h5"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            # h5py cannot take a disk filling up under it: it leaves a file open that crashes the process as it
+            # exits. So a backup that would not fit is not begun.
+            needed = sum(variable.numpy().nbytes for variable in [*self.model.weights, *self.model.optimizer.variables])
+            free = shutil.disk_usage(self.folder).free
+            if free < needed * 1.1 + 2**20:
+                raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({free / 1e6:.1f} MB free, the backup "
+                                            f"needs {needed / 1e6:.1f} MB)")
             self.model.save_weights(weights)  # a new name: nothing points at it until the record below
             size, digest = checksum(weights)
             files.write_json(self.record, {"epoch": epoch + 1, "weights": weights.name, "bytes": size,

@@ -8,12 +8,22 @@ TensorFlow or any data.
 
 import argparse
 import contextlib
+import sys
 
 from convlab import files
+
+INTERRUPTED = 130  # the shell's exit code for a command stopped by Ctrl-C (128 + SIGINT)
 
 
 class OutputError(Exception):
     """A folder that cannot be written, or a write that failed; the message says what to do."""
+
+
+def stopped():
+    """Ctrl-C (during TensorFlow's import, say): one line instead of a traceback, and the shell's exit code.
+    Files are written whole or not at all, so a stop leaves nothing half-written."""
+    print("\nStopped.", file=sys.stderr)
+    return INTERRUPTED
 
 
 def check_out(out, flag="--out"):

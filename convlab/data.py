@@ -300,8 +300,12 @@ def read_idx(path):
     name = os.path.basename(path)
     gzipped = name.endswith(".gz")
     known = FILES[name if gzipped else name + ".gz"]
-    with open(path, "rb") as f:
-        contents = f.read()
+    try:
+        with open(path, "rb") as f:
+            contents = f.read()
+    except OSError as error:  # no read permission, a file that vanished, an I/O error
+        raise DataError(f"cannot read {path}: {error.strerror or error}.\n"
+                        "Check the file's permissions, or download it again from " + ZALANDO_URL) from None
     try:
         raw = gzip.decompress(contents) if gzipped else contents
     except (OSError, EOFError, zlib.error) as error:

@@ -7,6 +7,7 @@ predict.py and export.py use. Used by the scripts, recipe.py, report.py and save
 Standard library only: `visualize.py convolution` imports this without TensorFlow.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import fcntl
@@ -410,6 +411,19 @@ class ResumeState:
         files.write_json(self.run_folder.state, {"flags": self.flags, "finished": self.finished,
                                                  **({"diverged": self.diverged} if self.diverged else {})})
 
+    def kept(self, name):
+        """A model the stopped run finished: its results and history, checked to be still there."""
+        folder = self.run_folder
+        if not folder.model(name).is_file():
+            raise RunError(f"{folder.model(name)} is gone, although the stopped run had finished {name}. "
+                           "Run again without --resume to train every model afresh.")
+        history = files.read_json(folder.history(name), kind=list)
+        if not history:
+            raise RunError(f"{folder.history(name)} is missing: the stopped run is damaged. "
+                           "Run again without --resume to train every model afresh.")
+        print(f"\n== {name}: already finished in the stopped run, kept.")
+        return self.finished[name], history
+
     def finish_model(self, name, result):
         self.finished[name] = result
         self.save()
@@ -439,8 +453,10 @@ def folder_to_resume(resume, out):
     return stopped[0]
 
 
+@contextlib.contextmanager
 def start(folder, args, resume_settings):
-    """A run's folder, claimed for this process, locked, and its ResumeState (a stopped run's, with --resume).
+    """Within the block: a run's folder, claimed and locked for this process, and its ResumeState (a stopped
+    run's, with --resume).
 
     folder: --out DIR (or a worker's own folder), else None for a new folder under runs/; args:
     train.py's flags, recorded; resume_settings: the flags a resumed run may not change.
@@ -451,12 +467,16 @@ def start(folder, args, resume_settings):
     path = claim_folder(folder, resume) if folder else claim_new_run(args.models)
     run_folder = RunFolder(path)
     print(f"Run folder: {path}" + (" (resuming)" if resume else ""))
-    lock(run_folder)  # held until this process ends: no second train.py trains into this folder meanwhile
-    if not resume:  # recorded before training, so that a stopped run can be resumed
-        return run_folder, ResumeState.start(run_folder, flags)
-    state = ResumeState.load(run_folder)
-    state.check_unchanged(flags, resume_settings)
-    return run_folder, state
+    held = lock(run_folder)  # no second train.py trains into this folder meanwhile
+    try:
+        if resume:
+            state = ResumeState.load(run_folder)
+            state.check_unchanged(flags, resume_settings)
+        else:  # recorded before training, so that a stopped run can be resumed
+            state = ResumeState.start(run_folder, flags)
+        yield run_folder, state
+    finally:
+        os.close(held)
 
 
 def stop_advice(folder, out, during=None):
@@ -482,7 +502,7 @@ def lock(run_folder):
     """Hold the run folder for this process, so that a second train.py cannot train into it at once.
 
     An flock on the folder itself: the kernel lets it go when the process ends, however it ends,
-    so a crash leaves no stale lock behind. Returns the open descriptor (keep it until the end).
+    so a crash leaves no stale lock behind. Returns the open descriptor (closing it lets go).
     """
     descriptor = os.open(run_folder.path, os.O_RDONLY)
     try:

@@ -93,6 +93,9 @@ def load_model(path, fix=PASS_A_MODEL):
     except Exception:  # a wrong suffix, a damaged zip, a foreign HDF5 file: Keras raises many kinds
         raise ModelFileError(
             f"{path} is not a Keras model file that Keras {keras.__version__} can load.\n{fix}") from None
+    if not model.built:  # e.g. a Sequential saved before it saw an input: it has no shape to check or export
+        raise ModelFileError(f"{path} holds a model that was never built (it has no input shape), so it has "
+                             f"learned nothing.\n{fix}")
     return float32_copy(model)
 
 
