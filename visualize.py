@@ -4,6 +4,7 @@
     python visualize.py --images 0 23 28 --filter 1  # the same, choosing images and filter
     python visualize.py --image-file sneaker.jpg     # ... of your own photo, made to look like Fashion-MNIST
     python visualize.py filters                      # the first conv layer's learned 3x3 filters
+    python visualize.py learning                     # ... and what they make of an image, at every epoch
     python visualize.py convolution                  # 3x3 filters and 2x2 max pooling, numpy only
     python visualize.py convolution --explain 10 12  # ... and one output pixel worked out by hand
     python visualize.py explorer                     # an interactive page: draw, and watch the CNN work
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convlab import cli, convolution, explorer, feature_maps, figures, files, preprocess, runs
+from convlab import cli, convolution, explorer, feature_maps, figures, files, learning, preprocess, runs, snapshots
 from convlab.data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_test_images
 from convlab.saved_models import ModelFileError, load_model, model_or_latest
 
@@ -45,7 +46,7 @@ def parse_args(argv=None):
     with_data.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{maps,filters,convolution,explorer}")
+    commands = parser.add_subparsers(dest="command", metavar="{maps,filters,learning,convolution,explorer}")
     maps = commands.add_parser("maps", parents=[common, with_model, with_data],
                                help="feature maps of test images (the default command)")
     which = maps.add_mutually_exclusive_group()
@@ -56,6 +57,10 @@ def parse_args(argv=None):
     maps.add_argument("--filter", type=int, default=DEFAULT_FILTER, metavar="INDEX",
                       help="which filter of each layer the grid shows (default: 1)")
     commands.add_parser("filters", parents=[common, with_model], help="the first conv layer's learned filters")
+    learn = commands.add_parser("learning", parents=[common, with_model, with_data],
+                                help="the cnn at every epoch, from random filters to trained ones (learning.png)")
+    learn.add_argument("--image", type=int, default=DEFAULT_IMAGES[0], metavar="INDEX",
+                       help="the test image whose feature maps it follows (default: %(default)s)")
     lesson = commands.add_parser("convolution", parents=[common, with_data],
                                  help="convolution and max pooling by hand; needs no model")
     lesson.add_argument("--image", type=int, default=0, metavar="INDEX",
@@ -75,13 +80,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    command = {"maps": show_feature_maps, "filters": show_filters, "convolution": show_convolution,
-               "explorer": write_explorer}
+    command = {"maps": show_feature_maps, "filters": show_filters, "learning": show_learning,
+               "convolution": show_convolution, "explorer": write_explorer}
     try:
         if args.out:
             cli.check_out(args.out)
         command[args.command](args)
-    except (DataError, ModelFileError, preprocess.PhotoError, VisualizeError, cli.OutputError) as error:
+    except (DataError, ModelFileError, preprocess.PhotoError, VisualizeError, cli.OutputError,
+            snapshots.SnapshotError) as error:
         sys.exit(f"error: {error}")
     except KeyboardInterrupt:
         sys.exit(cli.stopped())
@@ -133,6 +139,35 @@ def show_filters(args):
     # The first conv layer sees the image's one grayscale channel.
     cli.save_figure(figures.conv_filters(kernels[:, :, 0, :], first_conv.name),
          runs.RunFolder(args.out or model_file.parent).filters_figure)
+
+
+# --- learning: the same filters at every epoch, from random to trained ----------------
+
+
+def show_learning(args):
+    model_file = model_or_latest(args.model)
+    run_folder = runs.RunFolder(model_file.parent)
+    name = runs.model_name(model_file)
+    kept = snapshots.load(run_folder.snapshots(name))  # before loading anything else: runs before snapshots have none
+    x_test, y_test = load_test_images(args.data_dir)
+    check_index("--image", [args.image], len(x_test), "a test-image index")
+    model = load_model(model_file)
+    feature_layers(model, model_file)  # refuse a model without convolutions
+    followed = learning.follow(model, kept, x_test[args.image])
+    histories = {other: files.read_json(run_folder.history(other), default=[], kind=list)
+                 for other in run_folder.read_results().get("models", {name: None})}
+    caption = f"test image {args.image}\ntrue: {CLASS_NAMES[y_test[args.image]]}"
+    cli.save_figure(figures.learning(followed, x_test[args.image], caption, histories, name),
+                    runs.RunFolder(args.out or model_file.parent).learning_figure)
+    changes = ", ".join(f"{change:.4f}" for change in followed.change)
+    print(f"{followed.layer}'s weights changed by a mean of {changes} per epoch (epochs "
+          f"{int(followed.all_epochs[1])}-{int(followed.all_epochs[-1])}; snapshots kept in float16)")
+    for other, history in histories.items():
+        if other != name and history and history[-1].get("val_accuracy") and histories.get(name):
+            target = history[-1]["val_accuracy"]
+            reached = learning.passes(histories[name], target)
+            print(f"{name} reaches the {other}'s final validation accuracy ({target:.1%}, after its {len(history)} "
+                  "epochs) " + (f"at epoch {reached}" if reached else "at no epoch"))
 
 
 # --- convolution: the lesson by hand, numpy only (no model, no TensorFlow) ----------

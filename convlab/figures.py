@@ -106,10 +106,9 @@ def per_class_accuracy(results, class_names=None):
     for index, name in enumerate(names):
         accuracy = [results[name]["per_class_accuracy"][class_name] for class_name in class_names]
         axis.bar(positions + (index - (len(names) - 1) / 2) * width, accuracy, width, label=name)
-    lowest = min(results[name]["per_class_accuracy"][class_name] for name in names for class_name in class_names)
     axis.set_xticks(positions, class_names, rotation=30, ha="right")
-    axis.set(ylabel="test accuracy", ylim=(max(0.0, lowest - 0.1), 1.0),
-             title="Test accuracy per class: where each model errs")
+    # From 0: bar heights in proportion to the accuracies, so that a gap looks as large as it is.
+    axis.set(ylabel="test accuracy", ylim=(0.0, 1.0), title="Test accuracy per class: where each model errs")
     axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     axis.grid(axis="y", alpha=0.3)
     axis.legend()
@@ -362,4 +361,66 @@ def preprocessing_steps(originals, captions, steps):
     for axis in axes.flat:
         axis.set(xticks=[], yticks=[])
     figure.suptitle("From a photo to what the model receives (preprocess.py)", fontsize=12)
+    return figure
+
+
+def learning(learning, image, caption, histories, model_name, filters=8, maps=4):
+    """A model learning, epoch by epoch (learning.Learning): its first conv layer's filters, what its conv
+    layers make of one image, and the validation accuracy of it and the models beside it.
+
+    filters: how many of the first layer's filters to follow, those that changed most from epoch 0
+    to the last; maps: how many maps of each conv layer (the first layer's: those same filters').
+    Each filter, and each map, keeps one colour scale across its epochs, so a change of colour is a
+    change of weight.
+    """
+    epochs, kernels = learning.epochs, learning.kernels
+    changed = np.abs(kernels[-1] - kernels[0]).sum(axis=(0, 1))
+    chosen = sorted(np.argsort(changed)[::-1][:filters].tolist())
+    layers = list(learning.maps)[:2]
+    picked = {layers[0]: chosen[:maps]}
+    for name in layers[1:]:  # the maps most active on this image at the last epoch
+        picked[name] = sorted(np.argsort(learning.maps[name][-1].mean(axis=(0, 1)))[::-1][:maps].tolist())
+    columns = len(chosen) + sum(len(p) for p in picked.values())
+    rows = len(epochs)
+    figure = plt.figure(figsize=(1.0 * columns + 4.5, 1.0 * rows + 2.6), layout="constrained")
+    left, right = figure.subfigures(1, 2, width_ratios=[columns, 4.2])
+    grid = left.subplots(rows, columns, squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.05})
+    for axis in grid.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    for column, index in enumerate(chosen):
+        limit = np.abs(kernels[..., index]).max() or 1
+        for row in range(rows):
+            shown = grid[row, column].imshow(kernels[row, :, :, index] / limit, cmap="RdBu_r", vmin=-1, vmax=1)
+        grid[0, column].set_title(f"{learning.layer}\nfilter {index}", fontsize=8)
+    left.colorbar(shown, ax=grid[:, :len(chosen)], location="bottom", shrink=0.6, ticks=[-1, 0, 1],
+                  label="weight ÷ the filter's largest |weight| over these epochs\n(red adds the pixel, blue subtracts)")
+    column = len(chosen)
+    for name, indices in picked.items():
+        for index in indices:
+            values = learning.maps[name][..., index]
+            top = values.max() or 1
+            for row in range(rows):
+                grid[row, column].imshow(values[row], cmap="magma", vmin=0, vmax=top)
+            grid[0, column].set_title(f"{name}\nmap {index}", fontsize=8)
+            column += 1
+    for row, epoch in enumerate(epochs):
+        grid[row, 0].set_ylabel("as built\n(epoch 0)" if epoch == 0 else f"epoch {epoch}", fontsize=9)
+    left.suptitle(f"{model_name} learning: {learning.layer}'s {len(chosen)} filters that changed most, and "
+                  f"feature maps of {caption.splitlines()[0]}\n(each column on one colour scale across its "
+                  "epochs; maps: black 0, bright the map's highest)", fontsize=11)
+
+    image_axis, accuracy_axis = right.subplots(2, 1, height_ratios=[1, 1.4])
+    image_axis.imshow(image, cmap="gray")
+    image_axis.set_title(caption, fontsize=9)
+    image_axis.axis("off")
+    for name, rows_of in histories.items():
+        points = [(row["epoch"], row["val_accuracy"]) for row in rows_of if row.get("val_accuracy") is not None]
+        if points:
+            accuracy_axis.plot(*zip(*points), "-o", ms=3, label=name)
+    accuracy_axis.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy per epoch")
+    accuracy_axis.xaxis.get_major_locator().set_params(integer=True)
+    accuracy_axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    accuracy_axis.grid(alpha=0.3)
+    accuracy_axis.legend(fontsize=8)
     return figure

@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import train
-from convlab import callbacks, cluster, files, recipe, runs
+from convlab import callbacks, cluster, files, recipe, runs, snapshots
 from convlab.data import Images, Splits
 from conftest import REPO, SCRIPT_ENV, copy_project, run_script
 
@@ -96,6 +97,13 @@ def test_a_bare_resume_finishes_the_killed_run_with_its_flags_and_makes_it_the_l
     assert f"\nRun folder: {out} (resuming)\n" in result.stdout
     assert "Resuming cnn after epoch" in result.stdout
     assert [row["epoch"] for row in history(out)] == [1, 2, 3, 4, 5, 6]
+    # The snapshots of the epochs before the stop are kept, and the resumed ones added.
+    kept = snapshots.load(out / "cnn_snapshots.npz")
+    assert kept.epochs.tolist() == [0, 1, 2, 3, 4, 5, 6]
+    before = snapshots.load(killed_run / "cnn_snapshots.npz")
+    for epoch in range(len(history(killed_run))):
+        for a, b in zip(before.at(epoch), kept.at(epoch)):
+            np.testing.assert_array_equal(a, b)
     results = json.loads((out / "results.json").read_text())
     assert results["models"]["cnn"]["epochs"] == 6 and list(results["models"]) == ["cnn"]
     assert logged_epochs(out / "logs" / "cnn" / "train") == [0, 1, 2, 3, 4, 5]  # each epoch logged once

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -192,3 +193,20 @@ def test_flags_that_leave_the_run_folder_unclear_are_refused(flags, message, cap
     with pytest.raises(SystemExit) as exit:
         train.parse_args(flags)
     assert exit.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_time_estimate_comes_from_a_run_of_the_same_size_on_this_machine(tmp_path):
+    """Before a model's first epoch, train.py says how long it will take only from a finished run of the same
+    model and size here; the estimate is within a factor of 3 of the time it then takes (the same machine
+    can take 1x or 2x the time for the same work: docs/speed.md)."""
+    project = copy_project(tmp_path / "project")
+    first = run_script(project / "train.py", *TINY, *SECOND)
+    other_size = run_script(project / "train.py", "--limit", "400", "--validation-size", "100", *SECOND)
+    second = run_script(project / "train.py", *TINY, *SECOND)
+    assert first.returncode == other_size.returncode == second.returncode == 0, second.stderr[-2000:]
+    assert "Time:" not in first.stdout and "Time:" not in other_size.stdout  # nothing measured at this size
+    estimate = re.search(r"^Time: about (\d+) s, at the speed of the last such run in runs/", second.stdout, re.M)
+    assert estimate, second.stdout
+    newest = max((project / "runs").iterdir(), key=lambda path: path.name if path.is_dir() else "")
+    took = json.loads((newest / "results.json").read_text())["models"]["cnn"]["train_seconds"]
+    assert took / 3 <= int(estimate.group(1)) <= took * 3 + 1, (estimate.group(0), took)

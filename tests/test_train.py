@@ -155,3 +155,4 @@ def test_the_per_class_figure_draws_each_models_accuracy_per_class_side_by_side(
     assert all(d.get_x() < c.get_x() for d, c in zip(dnn_bars, cnn_bars))  # dnn left of cnn in each class
     assert [label.get_text() for label in axis.get_xticklabels()] == CLASS_NAMES
     assert [text.get_text() for text in axis.get_legend().get_texts()] == ["dnn", "cnn"]
+    assert axis.get_ylim() == (0.0, 1.0)  # bars from zero: the gaps as large as they are
