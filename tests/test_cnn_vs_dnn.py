@@ -1,6 +1,5 @@
 """The project's point: with the same data, recipe and dense classifier, the CNN beats the plain DNN."""
 
-import numpy as np
 
 import train
 from convlab import callbacks, cluster, recipe, report, runs

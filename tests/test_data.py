@@ -1,7 +1,6 @@
 """The loader accepts Zalando's files and rejects anything else with a message that says what to do."""
 
 import gzip
-import os
 import shutil
 import subprocess
 import sys

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import copy_project, run_script
+from conftest import run_script
 from convlab import learning, recipe, runs, snapshots
 from model import build_model
 

@@ -135,7 +135,6 @@ def test_a_damaged_backup_is_refused_with_one_message_naming_it(killed_run, tmp_
     elif damage == "record deleted":
         (out / "backup" / "cnn" / "epoch.json").unlink()
     else:  # the dnn's weights, recorded as if they were the cnn's
-        import keras
 
         import model
 
