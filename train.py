@@ -119,6 +119,7 @@ def run(args):
 
     from convlab import callbacks, cluster, hardware, report, tensorboard_logging
     from convlab.data import load_splits
+    from convlab.saved_models import load_model
 
     if args.tensorboard not in (None, True):
         tensorboard_logging.check_log_dir(args.tensorboard)  # before any work: then nothing is written
@@ -137,17 +138,19 @@ def run(args):
             tensorboard = run_folder.logs if args.tensorboard is True else args.tensorboard
             logging = callbacks.Logging(args.verbose, tensorboard if devices.writes else None,
                                         tensorboard_logging.probe_image(data.test))
-            results, histories = {}, {}
+            results, histories, answers = {}, {}, {}
             for spec in args.specs:
                 if spec.name in state.finished:
                     results[spec.name], histories[spec.name] = state.kept(spec.name)
+                    answers[spec.name] = report.predict(load_model(run_folder.model(spec.name)), data.test,
+                                                        args.batch_size)
                     continue
                 settings = recipe.Settings.for_model(spec, epochs=args.epochs, learning_rate=args.learning_rate,
                                                      batch_size=args.batch_size, seed=args.seed,
                                                      target_accuracy=args.target_accuracy)
                 quick = bool(args.limit) or settings.epochs < RECIPES[spec.recipe].epochs
                 try:
-                    results[spec.name], histories[spec.name] = train_and_evaluate(
+                    results[spec.name], histories[spec.name], answers[spec.name] = train_and_evaluate(
                         spec, settings, data, devices, run_folder, logging, args.resume, quick)
                 except callbacks.Diverged:
                     state.mark_diverged(spec.name)  # --list shows it, and a bare --resume passes it by
@@ -155,10 +158,10 @@ def run(args):
                 state.finish_model(spec.name, results[spec.name])
                 callbacks.Backup(run_folder.backup(spec.name)).clear()  # only now that the model is saved
 
-            # The comparison: the models side by side, figures and results.json.
+            # The comparison: the models side by side, the images each fixes, figures and results.json.
             report.write_report(run_folder, results, histories, {
                 "settings": state.flags, "seed": args.seed, "precision": policy, "device": device,
-                "versions": hardware.library_versions()})
+                "versions": hardware.library_versions()}, data.test, answers)
             state.finish_run()
         if devices.writes:  # the chief (or the only process) reports the run
             latest = runs.mark_latest(run_folder.path)  # only now: a stopped run never becomes the latest
@@ -171,7 +174,7 @@ def train_and_evaluate(spec, settings, data, devices, run_folder, logging, resum
     """One model: build, compile and fit it (train_model), evaluate it on the test images, save it.
 
     spec: recipe.ModelSpec; quick: fewer images or epochs than its recipe. Returns its line of
-    results.json and its per-epoch history.
+    results.json, its per-epoch history and its probabilities for the test images.
     """
     from convlab import report
     from model import with_mirror
@@ -182,10 +185,10 @@ def train_and_evaluate(spec, settings, data, devices, run_folder, logging, resum
         alone["test_accuracy_without_mirror"] = report.accuracy(model, data.test, settings.batch_size)
         with devices.scope():
             model = with_mirror(model)
-    metrics = {**report.evaluate(model, data.test, settings.batch_size), **alone}
-    result = report.summarize(spec, model, history, metrics, run_folder, data, quick)
+    metrics, probabilities = report.evaluate(model, data.test, settings.batch_size)
+    result = report.summarize(spec, model, history, {**metrics, **alone}, run_folder, data, quick)
     files.save_model(model, run_folder.model(spec.name))
-    return result, history
+    return result, history, probabilities
 
 
 def train_model(settings, data, devices, run_folder, logging, resume=False):

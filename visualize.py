@@ -5,6 +5,7 @@
     python visualize.py --image-file sneaker.jpg     # ... of your own photo, made to look like Fashion-MNIST
     python visualize.py filters                      # the first conv layer's learned 3x3 filters
     python visualize.py learning                     # ... and what they make of an image, at every epoch
+    python visualize.py shifts                       # test accuracy of every model when the images move
     python visualize.py convolution                  # 3x3 filters and 2x2 max pooling, numpy only
     python visualize.py convolution --explain 10 12  # ... and one output pixel worked out by hand
     python visualize.py explorer                     # an interactive page: draw, and watch the CNN work
@@ -20,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from convlab import cli, convolution, explorer, feature_maps, figures, files, learning, preprocess, runs, snapshots
-from convlab.data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_test_images
+from convlab import (cli, comparison, convolution, explorer, feature_maps, figures, files, learning, preprocess,
+                     runs, snapshots)
+from convlab.data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, Images, load_test_images
 from convlab.saved_models import ModelFileError, load_model, model_or_latest
 
 # TensorFlow is loaded only by saved_models.load_model: `convolution` runs without it,
@@ -46,7 +48,7 @@ def parse_args(argv=None):
     with_data.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", metavar="{maps,filters,learning,convolution,explorer}")
+    commands = parser.add_subparsers(dest="command", metavar="{maps,filters,learning,shifts,convolution,explorer}")
     maps = commands.add_parser("maps", parents=[common, with_model, with_data],
                                help="feature maps of test images (the default command)")
     which = maps.add_mutually_exclusive_group()
@@ -57,6 +59,8 @@ def parse_args(argv=None):
     maps.add_argument("--filter", type=int, default=DEFAULT_FILTER, metavar="INDEX",
                       help="which filter of each layer the grid shows (default: 1)")
     commands.add_parser("filters", parents=[common, with_model], help="the first conv layer's learned filters")
+    commands.add_parser("shifts", parents=[common, with_model, with_data],
+                        help="each model's test accuracy with every test image moved 0 to 4 pixels (shifted_accuracy.png)")
     learn = commands.add_parser("learning", parents=[common, with_model, with_data],
                                 help="the cnn at every epoch, from random filters to trained ones (learning.png)")
     learn.add_argument("--image", type=int, default=DEFAULT_IMAGES[0], metavar="INDEX",
@@ -80,7 +84,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    command = {"maps": show_feature_maps, "filters": show_filters, "learning": show_learning,
+    command = {"maps": show_feature_maps, "filters": show_filters, "learning": show_learning, "shifts": show_shifts,
                "convolution": show_convolution, "explorer": write_explorer}
     try:
         if args.out:
@@ -168,6 +172,32 @@ def show_learning(args):
             reached = learning.passes(histories[name], target)
             print(f"{name} reaches the {other}'s final validation accuracy ({target:.1%}, after its {len(history)} "
                   "epochs) " + (f"at epoch {reached}" if reached else "at no epoch"))
+
+
+# --- shifts: does a feature found anywhere stay found? ----------------------------------
+
+
+def show_shifts(args):
+    from convlab import report
+    from convlab.recipe import BATCH_SIZE
+
+    model_file = model_or_latest(args.model)
+    run_folder = runs.RunFolder(model_file.parent)
+    names = [name for name in run_folder.read_results().get("models", {}) if run_folder.model(name).is_file()]
+    x_test, y_test = load_test_images(args.data_dir)
+    accuracies = {}
+    for name in names or [runs.model_name(model_file)]:
+        model = load_model(run_folder.model(name))
+        # Predicted as train.py evaluates, so that 0 px is the plain test accuracy (exactly, for a float32 run).
+        accuracies[name] = comparison.accuracy_under_shifts(
+            lambda images: report.predict(model, Images(images, y_test), BATCH_SIZE), x_test, y_test)
+        print(f"{name}: test accuracy with every image moved by " + ", ".join(
+            f"{pixels} px {accuracy:.1%}" for pixels, accuracy in accuracies[name].items())
+              + " (up, down, left and right averaged)")
+    most = max(comparison.SHIFTS)
+    cli.save_figure(figures.shifted_accuracy(accuracies, comparison.shifted(x_test[:1], most, "right")[0],
+                                             f"test image 0 moved {most} pixels right"),
+                    runs.RunFolder(args.out or model_file.parent).shifts_figure)
 
 
 # --- convolution: the lesson by hand, numpy only (no model, no TensorFlow) ----------

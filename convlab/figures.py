@@ -424,3 +424,65 @@ def learning(learning, image, caption, histories, model_name, filters=8, maps=4)
     accuracy_axis.grid(alpha=0.3)
     accuracy_axis.legend(fontsize=8)
     return figure
+
+
+def fixes(found, shown, test, probabilities, class_names):
+    """Test images one model gets right and the other wrong, both ways, each with both models' answers.
+
+    found: comparison.Fixes; shown: [indices of fixed images to draw, indices of broken ones];
+    test: data.Images; probabilities: {model: (N, classes)}.
+    """
+    columns = max(1, max(len(indices) for indices in shown))
+    figure = plt.figure(figsize=(1.75 * columns + 0.6, 6.6), layout="constrained")
+    rows = [(f"{found.model} right, {found.baseline} wrong: {len(found.fixed):,} test images", shown[0]),
+            (f"{found.baseline} right, {found.model} wrong: {len(found.broken):,} test images", shown[1])]
+    for part, (title, indices) in zip(figure.subfigures(2, 1), rows):
+        part.suptitle(title + ("; the clearest of them" if len(indices) else ""), fontsize=11, fontweight="bold",
+                      x=0.01, ha="left")
+        for column, axis in enumerate(part.subplots(1, columns, squeeze=False)[0]):
+            axis.axis("off")
+            if column >= len(indices):
+                continue
+            index = indices[column]
+            axis.imshow(test.images[index], cmap="gray")
+            answers = [f"{name}: {class_names[p.argmax()]} {p.max():.0%}"
+                       for name, p in ((found.baseline, probabilities[found.baseline][index]),
+                                       (found.model, probabilities[found.model][index]))]
+            axis.set_title(f"test image {index}\ntrue: {class_names[test.labels[index]]}\n" + "\n".join(answers),
+                           fontsize=7.5)
+    return figure
+
+
+def accuracy_against_time(results):
+    """Each model's test accuracy against its training time: what a conv stack costs and buys."""
+    figure, axis = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
+    for name, result in results.items():
+        axis.plot(result["train_seconds"], result["test_accuracy"], "o", ms=7)
+        axis.annotate(f"{name} ({result['parameters']:,} parameters)", (result["train_seconds"], result["test_accuracy"]),
+                      textcoords="offset points", xytext=(6, 4), fontsize=8)
+    axis.set(xlabel="training time (s)", ylabel="test accuracy", title="Test accuracy against training time")
+    axis.set_xlim(0, max(result["train_seconds"] for result in results.values()) * 1.35)
+    axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1))
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def shifted_accuracy(accuracies, shifted_image, caption):
+    """Test accuracy against how far every test image is moved (the four directions averaged), one line a model.
+
+    accuracies: {model: {pixels: accuracy}}; shifted_image: one test image moved by the most pixels,
+    to show what that looks like.
+    """
+    figure, (axis, image_axis) = plt.subplots(1, 2, figsize=(10, 4.2), width_ratios=[3, 1], layout="constrained")
+    for name, by_shift in accuracies.items():
+        axis.plot(list(by_shift), list(by_shift.values()), "-o", ms=4, label=name)
+    axis.set(xlabel="shift (pixels, the border filled with black)", ylabel="test accuracy", ylim=(0, 1),
+             title="Test accuracy when every test image is moved up, down, left or right (averaged)")
+    axis.xaxis.get_major_locator().set_params(integer=True)
+    axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    axis.grid(alpha=0.3)
+    axis.legend()
+    image_axis.imshow(shifted_image, cmap="gray")
+    image_axis.set_title(caption, fontsize=9)
+    image_axis.axis("off")
+    return figure

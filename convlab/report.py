@@ -1,22 +1,24 @@
 """After training: evaluate each model on the test set, compare them, and write the results.
 
 The comparison is the project's point: a table of the models side by side, the
-verdict (points of test accuracy gained, share of test errors removed), and the
-per-class accuracy that shows where convolutions help. Used by train.py and the notebook.
+verdict (points of test accuracy gained, share of test errors removed), the test images
+each model fixes (comparison.py), and the per-class accuracy that shows where
+convolutions help. Used by train.py and the notebook.
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from convlab import figures, files
+from convlab import comparison, figures, files
 from convlab.data import CLASS_NAMES, NUM_CLASSES, to_dataset
 
 
 def evaluate(model, test, batch_size):
-    """Test accuracy and loss, per-class accuracy and the confusion matrix, in one pass.
+    """Test accuracy and loss, per-class accuracy and the confusion matrix, in one pass; and the model's
+    probabilities for each test image, from which they come (what comparison.fixes compares).
 
-    test: data.Images.
+    test: data.Images. Returns (metrics, probabilities (N, 10)).
     """
     probabilities = predict(model, test, batch_size)
     predicted = probabilities.argmax(axis=1)
@@ -27,7 +29,7 @@ def evaluate(model, test, batch_size):
         "test_loss": float(np.mean(loss)),
         "per_class_accuracy": dict(zip(CLASS_NAMES, (confusion.diagonal() / confusion.sum(axis=1)).round(4).tolist())),
         "confusion_matrix": confusion.tolist(),
-    }
+    }, probabilities
 
 
 def accuracy(model, test, batch_size):
@@ -64,36 +66,50 @@ def summarize(spec, model, history, metrics, run_folder, data, quick):
     }
 
 
-def write_report(run_folder, results, histories, run_info):
+def write_report(run_folder, results, histories, run_info, test, probabilities):
     """The figures and results.json, then the comparison on stdout.
 
-    run_info: what results.json records about the run besides the models
-    (settings, seed, precision, device, versions).
+    run_info: what results.json records about the run besides the models (settings, seed,
+    precision, device, versions); test: data.Images; probabilities: {model: its (N, 10) answers
+    for the test images}, from which each model's fixes over the first are counted.
     """
+    baseline, *others = results
+    found = [comparison.fixes(baseline, name, probabilities, test.labels) for name in others]
+    for fixes in found:
+        results[fixes.model][f"vs_{baseline}"] = {"fixed": len(fixes.fixed), "new_errors": len(fixes.broken)}
     figures.save(figures.training_curves(histories), run_folder.training_curves)
     figures.save(figures.per_class_accuracy(results, CLASS_NAMES), run_folder.per_class_figure)
     for name, result in results.items():
         title = f"{name}: test accuracy {result['test_accuracy']:.2%}"
         figures.save(figures.confusion_matrix(result["confusion_matrix"], CLASS_NAMES, title),
                      run_folder.confusion_figure(name))
+    if found:  # the first model against the second: the dnn against the cnn, by default
+        fixes = found[0]
+        winner, loser = probabilities[fixes.model], probabilities[baseline]
+        shown = [comparison.clearest(fixes.fixed, winner, loser, test.labels),
+                 comparison.clearest(fixes.broken, loser, winner, test.labels)]
+        figures.save(figures.fixes(fixes, shown, test, probabilities, CLASS_NAMES), run_folder.fixes_figure)
+        figures.save(figures.accuracy_against_time(results), run_folder.exercises_figure)
     files.write_json(run_folder.results, {**run_info, "models": results})
-    print("\n" + comparison_table(results) + "\n\n" + per_class_table(results))
+    print("\n" + comparison_table(results) + "".join(f"\n{fixes.line()}" for fixes in found)
+          + "\n\n" + per_class_table(results))
 
 
 def comparison_table(results):
-    """The models side by side, then the verdict of each against the first (the dnn, by default)."""
+    """The models side by side, each with its gain over the first (the dnn, by default), then the verdicts."""
+    baseline, *others = results
     lines = [f"{'model':<14}{'conv stack':>12}{'params':>10}{'epochs':>8}{'train time':>12}{'s/epoch':>9}"
-             f"{'val acc':>9}{'test acc':>10}{'test loss':>11}"]
+             f"{'val acc':>9}{'test acc':>10}{'test loss':>11}{f'vs {baseline}':>10}"]
     for name, r in results.items():
         val = f"{r['val_accuracy']:.2%}" if r["val_accuracy"] is not None else "-"
+        gain = "-" if name == baseline else f"{100 * (r['test_accuracy'] - results[baseline]['test_accuracy']):+.2f}"
         lines.append(f"{name:<14}{r.get('conv_stack', '-'):>12}{r['parameters']:>10,}{r['epochs']:>8}"
                      f"{r['train_seconds']:>10.0f} s{r['train_seconds'] / r['epochs']:>7.1f} s"
-                     f"{val:>9}{r['test_accuracy']:>10.2%}{r['test_loss']:>11.4f}")
+                     f"{val:>9}{r['test_accuracy']:>10.2%}{r['test_loss']:>11.4f}{gain:>10}")
     for name, r in results.items():
         if "test_accuracy_without_mirror" in r:
             lines.append(f"{name}: each answer averaged with the mirror image's; "
                          f"the network alone: {r['test_accuracy_without_mirror']:.2%} test accuracy")
-    baseline, *others = results
     for name in others:
         gain = 100 * (results[name]["test_accuracy"] - results[baseline]["test_accuracy"])
         errors_before, errors_now = 1 - results[baseline]["test_accuracy"], 1 - results[name]["test_accuracy"]

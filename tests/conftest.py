@@ -122,9 +122,11 @@ def mixed_bfloat16_copy(model_file):
 @pytest.fixture(scope="session")
 def short_run(tmp_path_factory):
     """One short real run of dnn and cnn (3,000 images, 3 epochs) with --tensorboard, its stdout
-    a pipe as in CI or nohup; shared by test_train and test_tensorboard, since a run costs ~20 s.
+    a pipe as in CI or nohup; shared by several test files, since a run costs ~20 s. In float32
+    on every machine, so that the saved models predict exactly what the run evaluated.
     Returns the --out folder and the CompletedProcess."""
     out = tmp_path_factory.mktemp("run")
-    result = run_script("train.py", "--limit", "3000", "--epochs", "3", "--tensorboard", "--out", out)
+    result = run_script("train.py", "--limit", "3000", "--epochs", "3", "--tensorboard", "--precision", "float32",
+                        "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result

@@ -1,0 +1,100 @@
+"""Where the CNN wins: the test images it fixes, the shifts it survives, and the course's exercises in one run."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import run_script
+from convlab import comparison, report
+from convlab.data import Images
+from model import build_model
+
+
+def test_the_fixes_are_counted_from_the_saved_models_own_predictions(short_run, fashion_mnist):
+    out, result = short_run
+    _, test = fashion_mnist
+    right = {name: keras.models.load_model(out / f"{name}.keras").predict(test.images[..., None], verbose=0)
+             .argmax(axis=1) == test.labels for name in ("dnn", "cnn")}
+    fixed, broken = int(np.sum(right["cnn"] & ~right["dnn"])), int(np.sum(right["dnn"] & ~right["cnn"]))
+    models = json.loads((out / "results.json").read_text())["models"]
+    assert models["cnn"]["vs_dnn"] == {"fixed": fixed, "new_errors": broken}
+    assert fixed - broken == round(10000 * (models["cnn"]["test_accuracy"] - models["dnn"]["test_accuracy"]))
+    assert f"The cnn fixes {fixed:,} of the dnn's test errors and makes {broken:,} new ones." in result.stdout
+    image = __import__("matplotlib.image").image.imread(out / "cnn_fixes.png")
+    assert image.shape[0] > 400 and image.std() > 0.05
+
+
+def test_the_examples_drawn_are_the_clearest_and_never_vary():
+    labels = np.array([0, 0, 1, 1])
+    winner = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55]])
+    loser = np.array([[0.4, 0.6], [0.4, 0.6], [0.6, 0.4], [0.6, 0.4]])
+    assert comparison.clearest(np.array([0, 1, 2, 3]), winner, loser, labels, count=3).tolist() == [0, 2, 1]
+
+
+@pytest.mark.parametrize("direction, expected", [("up", (0, 2)), ("down", (4, 2)), ("left", (2, 0)),
+                                                  ("right", (2, 4))])
+def test_a_shift_moves_each_pixel_and_fills_the_border_with_black(direction, expected):
+    images = np.zeros((1, 5, 5), np.uint8)
+    images[0, 2, 2] = 200
+    moved = comparison.shifted(images, 2, direction)
+    assert moved[0][expected] == 200 and moved.sum() == 200
+    np.testing.assert_array_equal(comparison.shifted(images, 0, direction), images)
+    assert comparison.shifted(images, 5, direction).sum() == 0  # moved right out of the frame
+
+
+def test_zero_pixels_of_shift_is_exactly_the_plain_test_accuracy(short_run, fashion_mnist):
+    out, _ = short_run  # trained and evaluated in float32
+    _, test = fashion_mnist
+    model = keras.models.load_model(out / "cnn.keras")
+    found = comparison.accuracy_under_shifts(lambda images: report.predict(model, Images(images, test.labels), 128),
+                                             test.images, test.labels, shifts=[0, 3])
+    assert found[0] == json.loads((out / "results.json").read_text())["models"]["cnn"]["test_accuracy"]
+    assert found[3] < found[0] - 0.05  # three pixels cost every model of this project accuracy
+
+
+def test_visualize_shifts_measures_every_model_of_the_run(short_run):
+    out, _ = short_run
+    result = run_script("visualize.py", "shifts", "--model", out / "cnn.keras")
+    assert result.returncode == 0, result.stderr[-2000:]
+    models = json.loads((out / "results.json").read_text())["models"]
+    for name in ("dnn", "cnn"):
+        assert f"{name}: test accuracy with every image moved by 0 px {models[name]['test_accuracy']:.1%}, 1 px " \
+               in result.stdout
+    assert (out / "shifted_accuracy.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def exercises(tmp_path_factory):
+    """The course's exercises as one (tiny) run: the dnn beside the cnn with other conv stacks."""
+    out = tmp_path_factory.mktemp("exercises")
+    result = run_script("train.py", "--models", "dnn", "cnn:8", "cnn:8,16,16", "--limit", "500",
+                        "--validation-size", "100", "--epochs", "1", "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out, result.stdout
+
+
+def test_the_exercises_table_gives_each_variants_stack_size_time_and_gain(exercises):
+    out, stdout = exercises
+    models = json.loads((out / "results.json").read_text())["models"]
+    assert list(models) == ["dnn", "cnn:8", "cnn:8,16,16"]
+    for name, stack in (("cnn:8", (8,)), ("cnn:8,16,16", (8, 16, 16))):
+        saved = keras.models.load_model(out / f"cnn-{'-'.join(map(str, stack))}.keras")
+        assert models[name]["parameters"] == saved.count_params() == build_model("cnn", stack).count_params()
+        gain = 100 * (models[name]["test_accuracy"] - models["dnn"]["test_accuracy"])
+        row = next(line for line in stdout.splitlines() if line.startswith(f"{name} "))
+        assert row.startswith(f"{name:<14}{', '.join(map(str, stack)):>12}{models[name]['parameters']:>10,}")
+        assert row.endswith(f"{gain:+.2f}")
+    assert (out / "accuracy_vs_time.png").is_file()
+
+
+def test_a_variant_is_used_by_the_other_scripts_as_the_cnn_is(exercises):
+    out, _ = exercises
+    variant = out / "cnn-8-16-16.keras"
+    predicted = run_script("predict.py", "--test-index", "0", "--model", variant)
+    assert predicted.returncode == 0 and "(test accuracy" in predicted.stderr, predicted.stderr[-2000:]
+    maps = run_script("visualize.py", "filters", "--model", variant)
+    assert maps.returncode == 0, maps.stderr[-2000:]
+    exported = run_script("export.py", variant)
+    assert exported.returncode == 0 and (out / "cnn-8-16-16.tflite").is_file(), exported.stderr[-2000:]
