@@ -99,9 +99,14 @@ def test_the_notebook_runs_top_to_bottom_on_a_clean_copy(tmp_path, monkeypatch):
     assert "CNN vs DNN:" in text and "test accuracy by class" in text
     assert "vertical filter: by hand (26, 26), tf.nn.conv2d (26, 26), largest difference 0" in text
     assert "horizontal filter: by hand (26, 26), tf.nn.conv2d (26, 26), largest difference 0" in text
-    # The data grid, curves, per-class bars, the convolution lesson, two feature-map figures, the filters,
-    # the preprocessing steps and the prediction.
-    assert len(images) == 9
+    # The data grid, curves, per-class bars, the images the cnn fixes, accuracy under shifts, the exercises,
+    # the convolution lesson, two feature-map figures, the filters, their learning, the preprocessing steps
+    # and the prediction.
+    assert len(images) == 13
+    assert re.search(r"The cnn fixes [\d,]+ of the dnn's test errors and makes [\d,]+ new ones", text)
+    assert re.search(r"^cnn: 0 px \d+\.\d%, 1 px", text, re.M)
+    assert all(f"\n{name} " in text for name in ("cnn:16,16", "cnn:32,32", "cnn:64", "cnn:64,64,64"))
+    assert "conv_1's weights changed by a mean of" in text
     assert "these numbers are not the lesson's" in text  # a quick run says so
     assert any("<iframe srcdoc=" in page and "&lt;canvas" in page for page in html)  # the explorer, inline
     assert "test_image_0_as_a_photo.jpg" in text  # the stand-in photo was classified
