@@ -239,9 +239,11 @@ def main(argv=None):
             cli.check_out(args.out)
         run(args)
     except (Interrupted, KeyboardInterrupt) as where:
-        print(runs.stop_advice(getattr(args, "run_folder", None), args.out,
-                               str(where) if isinstance(where, Interrupted) else None), file=sys.stderr)
-        sys.exit(cli.INTERRUPTED)
+        advice = runs.stop_advice(getattr(args, "run_folder", None), args.out,
+                                  str(where) if isinstance(where, Interrupted) else None)
+        if advice:  # else the run had finished: a stop now has nothing left to stop
+            print(advice, file=sys.stderr)
+            sys.exit(cli.INTERRUPTED)
     except (DataError, TrainingError, runs.RunError, cli.OutputError, files.DamagedFileError) as error:
         sys.exit(f"error: {error}")
     except OSError as error:  # a full disk, or a folder made read-only while the run writes into it

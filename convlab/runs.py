@@ -481,10 +481,13 @@ def start(folder, args, resume_settings):
 
 def stop_advice(folder, out, during=None):
     """What a stopped train.py says, naming only what exists: the backups, and --resume only where there
-    is a run to go on. folder: where this process wrote, None before it claimed one; out: the folder
-    --resume takes (--out, the same on every worker); during: what was training."""
+    is a run to go on; None for a run that had finished. folder: where this process wrote, None
+    before it claimed one; out: the folder --resume takes (--out, the same on every worker); during:
+    what was training."""
     stopped = "Stopped" + (f" during {during}" if during else "")
     run_folder = RunFolder(Path(folder)) if folder else None
+    if run_folder is not None and run_folder.results.exists() and not run_folder.state.exists():
+        return None  # the run had finished: nothing was stopped
     if run_folder is None or not run_folder.state.exists():
         return f"\n{stopped}, before anything was kept: run the same command again to start over."
     backups = run_folder.backups

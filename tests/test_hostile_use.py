@@ -259,3 +259,17 @@ def test_an_unbuilt_model_file_is_one_message_in_predict_and_export(tmp_path):
         result = run_script(script, *args, tmp_path / "unbuilt.keras")
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
         assert f"error: {tmp_path / 'unbuilt.keras'} holds a model that was never built" in result.stderr
+
+
+def test_a_stop_after_the_run_finished_leaves_it_finished_with_exit_0(tmp_path, monkeypatch, capsys):
+    """SIGTERM just after "Wrote models...": the run is complete, so the process ends as a finished run."""
+    mark_latest = runs.mark_latest
+
+    def then_stopped(path):
+        mark_latest(path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "mark_latest", then_stopped)
+    train.main([*TINY, "--data-dir", str(DATA_DIR), "--out", str(tmp_path)])  # no SystemExit: exit 0
+    assert "Stopped" not in capsys.readouterr().err
+    assert (tmp_path / "results.json").exists() and not (tmp_path / "run_state.json").exists()
