@@ -64,8 +64,30 @@ def test_photos_are_classified_about_as_well_as_the_originals(trained_cnn, photo
     raw = accuracy(model, photo_folder, preprocess.only_resized, labels)
     print(f"originals {originals:.3f}, preprocessed photos {photos:.3f}, only resized {raw:.3f}")
     assert originals > 0.75
-    assert photos >= originals - 0.05  # measured: 0.810 vs 0.817
-    assert raw < photos - 0.4  # measured: 0.077 (a big white canvas looks like nothing it was trained on)
+    assert photos >= originals - 0.05  # measured: 0.807 vs 0.813
+    assert raw < photos - 0.4  # measured: 0.080 (a big white canvas looks like nothing it was trained on)
+
+
+SIDE_LIT_IMAGES = 100
+
+
+def test_a_side_lit_photo_is_classified_like_its_evenly_lit_twin(trained_cnn, fashion_mnist, tmp_path):
+    """Cloth on a grey table, one side 35% brighter than the other: the background's light is fitted and
+    removed before the crop, so the model answers as for the same photo evenly lit."""
+    model, _ = trained_cnn
+    _, (x_test, y_test) = fashion_mnist
+    answers = {}
+    for brighter in (0.35, 0.0):
+        inputs = []
+        for index in range(SIDE_LIT_IMAGES):  # each photo's own rng: the twins place the garment alike
+            path = tmp_path / f"{index}-{brighter}.jpg"
+            preprocess.as_side_lit_photo(x_test[index], path, np.random.default_rng(index), brighter=brighter)
+            inputs.append(predict.photo_sample(path, preprocess.to_fashion_mnist).model_input)
+        answers[brighter] = classes(model, inputs)
+    same = np.mean(answers[0.35] == answers[0.0])
+    lit, even = (np.mean(answers[brighter] == y_test[:SIDE_LIT_IMAGES]) for brighter in (0.35, 0.0))
+    print(f"side-lit {lit:.2f}, evenly lit {even:.2f}, the same answer for {same:.2f}")
+    assert same >= 0.85 and lit >= even - 0.08  # measured: 0.93, and 0.75 against 0.72
 
 
 @pytest.fixture(scope="module")
