@@ -8,7 +8,8 @@
     python predict.py --save-statistics              # keep the (unsure) statistics beside the model (below)
 
 Each photo is first made to look like a Fashion-MNIST image (convlab/preprocess.py):
-grayscale, a light background inverted, cropped to the garment, centred, 28x28.
+grayscale, the background's light flattened and removed (a light background inverted),
+cropped to the garment, centred, 28x28.
 Prints the top 3 classes of each image and draws, for each, the original, the 28x28
 image the model received and its 10 class probabilities (predictions.png). The model
 is the cnn of the latest run of `python train.py` (runs/latest) unless given --model;
