@@ -32,6 +32,7 @@ BORDER = 0.05  # the outer 5% of each side is taken to be background
 # degree (a plane, plus a bend: light from one side, a vignette), robust to a garment reaching the border.
 BACKGROUND_DEGREE = 2
 BORDER_SAMPLES = 2000  # border pixels the surface is fitted to, about: plenty for its 6 coefficients
+FLAT = 2.0  # gray levels: a border spread this little is evenly lit (JPEG noise is no light)
 GARMENT_THRESHOLD = 0.15  # of the brightest pixel: fainter pixels are background noise, not garment
 MARGIN = 0  # pixels around the garment: in Fashion-MNIST its longer side touches the frame
 
@@ -121,16 +122,21 @@ def background(gray):
     a product photo shows only background, and fitted again without the pixels far from
     it (a garment that reaches the border, a shadow): three rounds, each keeping the pixels
     within 3 robust standard deviations (from the median absolute deviation) of the last.
+    A border whose robust standard deviation is within FLAT gray levels is evenly lit: its
+    median is the background everywhere (a float), as it always was for a plain background.
     """
     height, width = gray.shape
-    powers = [(i, j) for j in range(BACKGROUND_DEGREE + 1) for i in range(BACKGROUND_DEGREE + 1 - j)]  # x^i y^j
     rows, cols, values = border_pixels(gray)
+    level = np.median(values)
+    if 1.4826 * np.median(np.abs(values - level)) <= FLAT:
+        return float(level)
+    powers = [(i, j) for j in range(BACKGROUND_DEGREE + 1) for i in range(BACKGROUND_DEGREE + 1 - j)]  # x^i y^j
     x, y = across(cols, width), across(rows, height)
     design = np.stack([x ** i * y ** j for i, j in powers], axis=1)
-    fitted = np.full_like(values, np.median(values))  # first, the border's level: the garment lies far from it
+    fitted = np.full_like(values, level)  # first, the border's level: the garment lies far from it
     for _ in range(3):
         residual = values - fitted
-        spread = max(1.4826 * np.median(np.abs(residual)), 2.0)  # 2 gray levels at least: a flat border is exact
+        spread = max(1.4826 * np.median(np.abs(residual)), FLAT)
         keep = np.abs(residual) <= 3 * spread
         kept = design[keep]
         coefficients = np.linalg.solve(kept.T @ kept, kept.T @ values[keep])  # least squares, 6 unknowns
@@ -139,7 +145,7 @@ def background(gray):
     surface = np.zeros(gray.shape, np.float32)
     for j in range(BACKGROUND_DEGREE + 1):  # row by row: the x polynomial of each power of y, times that power
         along_x = sum(c * x ** i for c, (i, power) in zip(coefficients, powers) if power == j)
-        surface += np.outer(y ** j, along_x).astype(np.float32)
+        surface += np.outer((y ** j).astype(np.float32), along_x.astype(np.float32))
     return surface
 
 
@@ -152,8 +158,8 @@ def garment_on_black(gray):
     """Light garment on a black background: the background's light, fitted across the photo, subtracted,
     the difference taken the other way round on a light background (the garment is its darker part)."""
     surface = background(gray)
-    difference = surface - gray if border_level(gray) > 127 else gray - surface
-    return np.clip(difference, 0, None)
+    light = (surface if np.isscalar(surface) else border_level(gray)) > 127
+    return np.clip(surface - gray if light else gray - surface, 0, None)
 
 
 def crop_to_garment(garment):
