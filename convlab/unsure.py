@@ -130,10 +130,12 @@ def knn_distance(features, reference):
     return 1 - nearest.mean(axis=1)
 
 
-def calibration_split(images, calibration=CALIBRATION_IMAGES):
+def calibration_split(images, calibration=None):
     """Training images (uint8 (N, 28, 28)) drawn apart, the same way each time: `calibration` garments
-    whose scores set the threshold (at most a third), and up to REFERENCE_IMAGES others to compare with."""
+    (CALIBRATION_IMAGES unless given) whose scores set the threshold, at most a third of them, and up to
+    REFERENCE_IMAGES others to compare with."""
     images = np.asarray(images, np.uint8)
+    calibration = CALIBRATION_IMAGES if calibration is None else calibration
     if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) < 100:
         raise StatisticsError(f"need at least 100 training images of 28x28, got an array of shape {images.shape}")
     order = np.random.default_rng(0).permutation(len(images))
@@ -141,12 +143,12 @@ def calibration_split(images, calibration=CALIBRATION_IMAGES):
     return images[order[:calibration]], images[order[calibration:][:REFERENCE_IMAGES]]
 
 
-def fit_statistics(features, images, calibration=CALIBRATION_IMAGES):
+def fit_statistics(features, images, calibration=None):
     """The statistics of a model (its Features) on its training images, uint8 (N, 28, 28): a dict of arrays.
 
     The features of up to REFERENCE_IMAGES of the images, and the k-NN distances of
-    `calibration` others (an image is its own nearest neighbour) and of the same as
-    product photos, through predict.py's preprocessing.
+    `calibration` others (CALIBRATION_IMAGES unless given; an image is its own nearest
+    neighbour) and of the same as product photos, through predict.py's preprocessing.
     """
     garments, reference = calibration_split(images, calibration)
     reference_features = unit(features(reference)[0]).astype(np.float16)

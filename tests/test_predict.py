@@ -30,7 +30,8 @@ def trained_cnn(tmp_path_factory, fashion_mnist):
     model.fit(x_train[:6000, ..., None], y_train[:6000], epochs=2, batch_size=64, verbose=0)
     path = tmp_path_factory.mktemp("predict_model") / "cnn.keras"
     model.save(path)
-    unsure.write_statistics(unsure.fit_statistics(unsure.Features(model), x_train[:6000]), unsure.statistics_path(path))
+    statistics = unsure.fit_statistics(unsure.Features(model), x_train[:6000], calibration=1000)  # predict.py: 2,000
+    unsure.write_statistics(statistics, unsure.statistics_path(path))
     return model, path
 
 
@@ -327,7 +328,7 @@ def test_the_rule_is_the_k_nn_distance_past_the_garments_quantile(trained_cnn, f
     """The Judge's answers are the model's, and its flags the k-NN distance worked out by brute force."""
     model, model_file = trained_cnn
     statistics = unsure.load_statistics(unsure.statistics_path(model_file))
-    assert statistics["reference_features"].shape == (4000, 128)  # 6,000 training images: 2,000 set the threshold
+    assert statistics["reference_features"].shape == (5000, 128)  # 6,000 training images: 1,000 set the threshold
     _, (x_test, _) = fashion_mnist
     images = x_test[:40]
     probabilities, flagged = unsure.Judge(model, model_file)(images)
@@ -396,13 +397,14 @@ def test_a_model_without_statistics_says_how_it_judges_and_save_statistics_keeps
     shutil.copy(model_file, older)
     monkeypatch.setenv("FASHION_MNIST_DIR", str(DATA_DIR))
     monkeypatch.setattr(unsure, "REFERENCE_IMAGES", 3000)  # the test's time; predict.py compares with 10,000
+    monkeypatch.setattr(unsure, "CALIBRATION_IMAGES", 500)  # and calibrates on 2,000
     predict.main(["--save-statistics", "--model", str(older)])
     captured = capsys.readouterr()
     assert re.fullmatch(rf"Wrote {re.escape(str(unsure.statistics_path(older)))}: the statistics of \(unsure\), "
-                        r"from 5,000 training images \(\d+ s\)\n", captured.out), captured.out
+                        r"from 3,500 training images \(\d+ s\)\n", captured.out), captured.out
     statistics = unsure.load_statistics(unsure.statistics_path(older))  # whole, and found the next time
     assert statistics["reference_features"].shape == (3000, 128)
-    assert [len(statistics[key]) for key in unsure.CALIBRATION_KEYS] == [2000, 2000]
+    assert [len(statistics[key]) for key in unsure.CALIBRATION_KEYS] == [500, 500]
     predict.main(["--test-index", "0", "--model", str(older), "--out", str(tmp_path)])
     assert "note:" not in capsys.readouterr().err
 
