@@ -101,9 +101,9 @@ def border_pixels(gray):
     height, width = gray.shape
     band = max(1, round(BORDER * min(height, width)))
     step = max(1, int(np.ceil(np.sqrt(2 * band * (height + width) / BORDER_SAMPLES))))  # both ways
-    bands = [(range(0, band), range(0, width)), (range(height - band, height), range(0, width)),
-             (range(band, height - band), range(0, band)), (range(band, height - band), range(width - band, width))]
-    grids = [np.meshgrid(np.asarray(rows[::step]), np.asarray(cols[::step]), indexing="ij") for rows, cols in bands]
+    bands = [((0, band), (0, width)), ((height - band, height), (0, width)),  # top, bottom, left, right
+             ((band, height - band), (0, band)), ((band, height - band), (width - band, width))]
+    grids = [np.meshgrid(np.arange(*rows)[::step], np.arange(*cols)[::step], indexing="ij") for rows, cols in bands]
     rows, cols = (np.concatenate([grid[axis].ravel() for grid in grids]) for axis in (0, 1))
     return rows, cols, gray[rows, cols].astype(np.float64)
 
@@ -123,7 +123,7 @@ def background(gray):
     it (a garment that reaches the border, a shadow): three rounds, each keeping the pixels
     within 3 robust standard deviations (from the median absolute deviation) of the last.
     A border whose robust standard deviation is within FLAT gray levels is evenly lit: its
-    median is the background everywhere (a float), as it always was for a plain background.
+    median is the background everywhere (a float).
     """
     height, width = gray.shape
     rows, cols, values = border_pixels(gray)
@@ -139,7 +139,8 @@ def background(gray):
         spread = max(1.4826 * np.median(np.abs(residual)), FLAT)
         keep = np.abs(residual) <= 3 * spread
         kept = design[keep]
-        coefficients = np.linalg.solve(kept.T @ kept, kept.T @ values[keep])  # least squares, 6 unknowns
+        gram = kept.T @ kept  # least squares, 6 unknowns; a whisker of ridge for a photo one pixel tall
+        coefficients = np.linalg.solve(gram + 1e-9 * np.trace(gram) * np.eye(len(gram)), kept.T @ values[keep])
         fitted = design @ coefficients
     x, y = across(np.arange(width), width), across(np.arange(height), height)
     surface = np.zeros(gray.shape, np.float32)

@@ -183,3 +183,11 @@ def test_the_background_surface_is_fitted_around_a_garment_that_reaches_the_bord
     np.testing.assert_allclose(preprocess.background(gray), light, atol=1.0)
     garment = preprocess.garment_on_black(gray)
     assert garment[:200, 100:250].min() > 100 and garment[250:].max() <= 1.0
+
+
+@pytest.mark.parametrize("shape", [(1, 50), (50, 1), (3, 3), (1, 1), (5, 400)])
+def test_a_photo_of_a_few_pixels_or_one_pixel_tall_is_preprocessed(shape):
+    """Too little border for a surface of 6 coefficients: no error, a 28x28 image all the same."""
+    gray = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    out = preprocess.to_fashion_mnist(Image.fromarray(gray))
+    assert out.shape == (28, 28) and out.dtype == np.uint8
