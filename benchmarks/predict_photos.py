@@ -19,13 +19,14 @@ garment's 280x280 pixels (background taken for garment); writes everything to --
 """
 
 import argparse
-import os
 import shlex
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+from convlab.tensorflow_startup import import_tensorflow
+
+import_tensorflow()  # first: without the start-up notices that look like errors
 
 import numpy as np  # noqa: E402
 

@@ -29,12 +29,13 @@ everything to --results (JSON).
 
 import argparse
 import itertools
-import os
 import shlex
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+from convlab.tensorflow_startup import import_tensorflow
+
+import_tensorflow()  # first: without the start-up notices that look like errors
 
 import numpy as np  # noqa: E402
 

@@ -28,13 +28,14 @@ whole_run.py.
 
 import argparse
 import math
-import os
 import platform
 import statistics
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+from convlab.tensorflow_startup import import_tensorflow
+
+import_tensorflow()  # first: without the start-up notices that look like errors
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -17,7 +17,6 @@ whole-run-CPUCLASS.json. The per-window measurements in one process: speed.py.
 """
 
 import argparse
-import os
 import shlex
 import statistics
 import subprocess
@@ -26,7 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+from convlab.tensorflow_startup import import_tensorflow
+
+import_tensorflow()  # first: without the start-up notices that look like errors
 
 import keras  # noqa: E402
 
