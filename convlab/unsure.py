@@ -171,21 +171,20 @@ def write_statistics(statistics, path):
     return path
 
 
-def load_statistics(path, model_file=None):
-    """The statistics saved at `path`; StatisticsError, saying how to write them anew, if it is not such a file."""
-    rewrite = f" `{SAVE_COMMAND.format(model_file=model_file or 'MODEL.keras')}` writes it anew."
+def load_statistics(path):
+    """The statistics saved at `path`; StatisticsError, saying what is wrong, if it is not such a file."""
     try:
         with np.load(path, allow_pickle=False) as saved:
             statistics = {key: saved[key] for key in saved.files}
     except FileNotFoundError:
         raise StatisticsError(f"no statistics file at {path}") from None
     except Exception:  # not a zip, damaged, pickled objects: numpy raises many kinds
-        raise StatisticsError(f"{path} is not a statistics file that numpy can read.{rewrite}") from None
+        raise StatisticsError(f"{path} is not a statistics file that numpy can read") from None
     needed = ["format", "reference_features", *CALIBRATION_KEYS]
     missing = [key for key in needed if key not in statistics]
     if missing or int(statistics["format"]) not in READABLE_FORMATS:
         raise StatisticsError(f"{path} is not a statistics file of this version of convlab "
-                              f"(missing: {', '.join(missing) or 'none'}; format {statistics.get('format')}).{rewrite}")
+                              f"(missing: {', '.join(missing) or 'none'}; format {statistics.get('format')})")
     return {key: statistics[key] for key in needed}
 
 
@@ -209,8 +208,9 @@ def local_training_images(data_dir=None):
 class Judge:
     """Tells, for a model, which images it should be unsure of; `note` says how, if not the usual way.
 
-    It reads the statistics beside the model file; without them it computes them from the
-    training data if at hand, for this Judge only, else falls back to the softmax rule.
+    It reads the statistics beside the model file; without them (or with a file it cannot
+    use) it computes them from the training data if at hand, for this Judge only, and its
+    note gives the command that saves them; else it falls back to the softmax rule.
     """
 
     def __init__(self, model, model_file, data_dir=None):
@@ -224,14 +224,13 @@ class Judge:
         path = statistics_path(model_file)
         if path.is_file():
             try:
-                self.statistics = load_statistics(path, model_file)
+                self.statistics = load_statistics(path)
                 if self.statistics["reference_features"].shape[1] != self.features.size:
-                    raise StatisticsError(f"{path} holds the statistics of another model. "
-                                          f"`{SAVE_COMMAND.format(model_file=model_file)}` writes it anew.")
+                    raise StatisticsError(f"{path} holds the statistics of another model")
                 self.threshold = threshold(self.statistics)
                 return
             except StatisticsError as error:
-                self.statistics, problem = None, str(error).rstrip(".")
+                self.statistics, problem = None, str(error)
         else:
             problem = f"no {path.name} beside the model"
         images = local_training_images(data_dir)
