@@ -5,18 +5,22 @@
     python predict.py photos/ --json                 # the same as JSON, for scripts
     python predict.py sneaker.jpg --no-preprocess    # the photo only resized: see why preprocessing matters
     python predict.py sneaker.jpg --steps            # also draw each preprocessing step (preprocessing.png)
+    python predict.py --save-statistics              # keep the (unsure) statistics beside the model (below)
 
 Each photo is first made to look like a Fashion-MNIST image (convlab/preprocess.py):
-grayscale, a light background inverted, cropped to the garment, centred, 28x28.
+grayscale, the background's light flattened and removed (a light background inverted),
+cropped to the garment, centred, 28x28.
 Prints the top 3 classes of each image and draws, for each, the original, the 28x28
 image the model received and its 10 class probabilities (predictions.png). The model
 is the cnn of the latest run of `python train.py` (runs/latest) unless given --model;
 the figures go beside it, in its run folder, unless given --out.
 
 An answer is marked (unsure) when the image looks like no garment the model was trained
-on (convlab/unsure.py), judged with the statistics saved beside the model (cnn_unsure.npz
-beside cnn.keras); without them, computed from the training data if at hand, else the
-top class below 75%. A line on stderr says which.
+on (convlab/unsure.py), judged with the statistics kept beside the model (cnn_unsure.npz
+beside cnn.keras), which --save-statistics computes from the training images and writes;
+without them, they are computed for the run from the training data if at hand, else the
+rule is the top class below 75%. A line on stderr says which. Predicting writes only the
+figures.
 """
 
 import argparse
@@ -24,14 +28,14 @@ import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from convlab import cli, figures, preprocess, runs
-from convlab.unsure import UNSURE, Judge, StatisticsError
-from convlab.data import CLASS_NAMES, DATA_DIR_HELP, NUM_CLASSES, DataError, load_test_images
+from convlab import cli, figures, files, preprocess, runs, unsure
+from convlab.data import CLASS_NAMES, DATA_DIR_HELP, DataError, load_fashion_mnist, load_test_images
 from convlab.saved_models import ModelFileError, check_classes, check_input_shape, load_model, model_or_latest
 
 TOP = 3  # classes printed per image
@@ -66,11 +70,16 @@ def parse_args(argv=None):
                         help="feed each photo only resized to 28x28, to see what preprocessing buys")
     parser.add_argument("--steps", action="store_true",
                         help="also draw each preprocessing step of each photo (preprocessing.png in --out)")
-    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP + "; for --test-index")
+    parser.add_argument("--save-statistics", action="store_true",
+                        help="compute the statistics that (unsure) needs from the training images and save them "
+                             "beside the model (MODEL_unsure.npz), so that no later run computes them; "
+                             "with photos or --test-index, then classify them")
+    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP + "; for --test-index and --save-statistics")
     args = parser.parse_args(argv)
-    if bool(args.photos) == bool(args.test_index):
-        parser.error("give either photos or --test-index N ..., not both" if args.photos
-                     else "give one or more photos (files or folders), or --test-index N ...")
+    if args.photos and args.test_index:
+        parser.error("give either photos or --test-index N ..., not both")
+    if not (args.photos or args.test_index or args.save_statistics):
+        parser.error("give one or more photos (files or folders), or --test-index N ..., or --save-statistics")
     if args.test_index and (args.no_preprocess or args.steps):
         parser.error("--no-preprocess and --steps are for photos: test images are already what the model takes")
     if args.steps and args.no_preprocess:
@@ -83,30 +92,57 @@ def main(argv=None):
     try:
         model_file = model_or_latest(args.model)  # before reading anything: the likeliest mistake
         out = args.out or model_file.parent
-        cli.check_out(out)
+        samples = []
+        if args.test_index or args.photos:
+            cli.check_out(out)
         if args.test_index:
             samples = test_samples(args.test_index, args.data_dir)
-        else:
+        elif args.photos:
             to_model_input = preprocess.only_resized if args.no_preprocess else preprocess.to_fashion_mnist
             samples = photo_samples(args.photos, to_model_input)
         model = load_model(model_file)
         check_input_shape(model, model_file)
         check_classes(model, model_file)
-        judge = Judge(model, model_file, args.data_dir)
+        if args.save_statistics:
+            print(save_statistics(model, model_file, args.data_dir), file=sys.stderr if args.json else sys.stdout)
+        if not samples:
+            return
+        judge = unsure.Judge(model, model_file, args.data_dir)
         if judge.note:
             print(f"note: {judge.note}", file=sys.stderr)
-        probabilities, unsure = judge(np.stack([sample.model_input for sample in samples]))
-        print(json.dumps(as_json(samples, probabilities, unsure), indent=2) if args.json
-              else table(samples, probabilities, unsure, judge.why))
+        probabilities, flagged = judge(np.stack([sample.model_input for sample in samples]))
+        print(json.dumps(as_json(samples, probabilities, flagged), indent=2) if args.json
+              else table(samples, probabilities, flagged, judge.why))
         run_folder = runs.RunFolder(out)
         with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():  # "Wrote ..."
-            save_figure(samples, probabilities, unsure, run_folder.predictions_figure)
+            save_figure(samples, probabilities, flagged, judge.figure_note, run_folder.predictions_figure)
             if args.steps:
                 save_steps_figure(samples, run_folder.preprocessing_figure)
-    except (DataError, ModelFileError, PredictError, StatisticsError, preprocess.PhotoError, cli.OutputError) as error:
+    except (DataError, ModelFileError, PredictError, unsure.StatisticsError, preprocess.PhotoError,
+            cli.OutputError) as error:
         sys.exit(f"error: {error}")
     except KeyboardInterrupt:
         sys.exit(cli.stopped())
+
+
+def save_statistics(model, model_file, data_dir):
+    """Compute the statistics of (unsure) from Fashion-MNIST's training images and write them beside the model.
+
+    Returns the line that says so."""
+    path = unsure.statistics_path(model_file)
+    problem = files.folder_problem(path.parent)
+    if problem:
+        raise PredictError(f"cannot write {path}: {problem}. Copy the model into a folder you can write to.")
+    started = time.perf_counter()
+    train, _ = load_fashion_mnist(data_dir)
+    statistics = unsure.fit_statistics(unsure.Features(model), train.images)
+    try:
+        unsure.write_statistics(statistics, path)
+    except OSError as error:
+        raise PredictError(f"cannot write {path}: {files.reason(error)}. "
+                           "Copy the model into a folder you can write to.") from None
+    return (f"Wrote {path}: the statistics of (unsure), from {int(statistics['training_images']):,} training images "
+            f"({time.perf_counter() - started:.0f} s)")
 
 
 # --- the images ---------------------------------------------------------------------
@@ -160,38 +196,38 @@ def top_classes(probabilities):
     return [(CLASS_NAMES[index], float(probabilities[index])) for index in best]
 
 
-def table(samples, probabilities, unsure, why):
+def table(samples, probabilities, flagged, why):
     """The top classes of each image, (unsure) at the end of a row the judge flagged, and why under the table."""
     width = max(len("image"), *(len(sample.name) for sample in samples)) + 2
     header = f"{'image':<{width}}" + "".join(f"{label:<22}" for label in ("1st", "2nd", "3rd")[:TOP])
     if any(sample.true_class for sample in samples):
         header += "true class"
     lines = [header.rstrip()]
-    for sample, probs, is_unsure in zip(samples, probabilities, unsure):
+    for sample, probs, is_unsure in zip(samples, probabilities, flagged):
         guesses = "".join(f"{f'{name} {p:.1%}':<22}" for name, p in top_classes(probs))
         true_class = f"{sample.true_class:<13}" if sample.true_class else ""
-        lines.append(f"{sample.name:<{width}}{guesses}{true_class}{UNSURE if is_unsure else ''}".rstrip())
-    if np.any(unsure):
+        lines.append(f"{sample.name:<{width}}{guesses}{true_class}{unsure.UNSURE if is_unsure else ''}".rstrip())
+    if np.any(flagged):
         lines.append(why)
     return "\n".join(lines)
 
 
-def as_json(samples, probabilities, unsure):
+def as_json(samples, probabilities, flagged):
     return [{"image": sample.name,
              "top": [{"class": name, "probability": round(p, 4)} for name, p in top_classes(probs)],
              "unsure": bool(is_unsure),
              **({"true_class": sample.true_class} if sample.true_class else {})}
-            for sample, probs, is_unsure in zip(samples, probabilities, unsure)]
+            for sample, probs, is_unsure in zip(samples, probabilities, flagged)]
 
 
-def save_figure(samples, probabilities, unsure, path):
+def save_figure(samples, probabilities, flagged, note, path):
+    """predictions.png: `note` under each prediction that was flagged."""
     shown = samples[:MAX_FIGURE_ROWS]
     if len(samples) > len(shown):
         print(f"The figure shows the first {len(shown)} of {len(samples)} images.", file=sys.stderr)
     captions = [os.path.basename(sample.name) + (f"\ntrue: {sample.true_class}" if sample.true_class else "")
                 for sample in shown]
-    notes = [f"{UNSURE} it knows only these {NUM_CLASSES} classes" if is_unsure else None
-             for is_unsure in unsure[: len(shown)]]
+    notes = [note if is_unsure else None for is_unsure in flagged[: len(shown)]]
     figure = figures.predictions([s.original for s in shown], [s.model_input for s in shown],
                                  probabilities[: len(shown)], captions, CLASS_NAMES, notes)
     cli.save_figure(figure, path)

@@ -208,8 +208,7 @@ def train_model(settings, data, devices, run_folder, logging, resume=False):
     with devices.scope():
         keras.utils.set_random_seed(settings.weights_seed)  # the same weights, whatever was built before
         model = build_model(settings.builder, settings.conv_filters)
-        model.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate_schedule(settings.learning_rate,
-                                                                                    steps * settings.epochs)),
+        model.compile(optimizer=recipe.optimizer(settings.learning_rate, steps * settings.epochs),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     devices.prepare(model)
     training = callbacks.Training(settings, model, run_folder, devices, logging, resume)  # backup, logs, stop

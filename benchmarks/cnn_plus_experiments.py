@@ -1,8 +1,8 @@
 """cnn_plus experiments: one variant of the recipe, trained and scored on the validation split.
 
-    python benchmarks/cnn_plus_experiments.py --name recipe --seed 1  # model.py's cnn_plus, as train.py trains it
-    python benchmarks/cnn_plus_experiments.py --name ls+ema+erase --label-smoothing 0.1 --ema --erasing 0.5
-    python benchmarks/cnn_plus_experiments.py --plot docs/figures/cnn_plus_curves.png  # every record's curve
+    python -m benchmarks.cnn_plus_experiments --name recipe --seed 1  # model.py's cnn_plus, as train.py trains it
+    python -m benchmarks.cnn_plus_experiments --name ls+ema+erase --label-smoothing 0.1 --ema --erasing 0.5
+    python -m benchmarks.cnn_plus_experiments --plot docs/figures/cnn_plus_curves.png  # every record's curve
 
 Each run appends one record to benchmarks/results/cnn_plus-experiments.json: the
 command, the variant, the CPU and precision, wall and process CPU seconds, the
@@ -11,31 +11,37 @@ and without test-time flip averaging (the image and its mirror). The test set is
 never read unless --test is given (the final seeds only). A record's "settings" hold every
 flag's value: its "command" alone reruns it only while the defaults (model.py's recipe)
 stay as they were.
+
+The variants are built here (variant()): model.py's cnn_plus has no knobs, only its
+recipe; without flags, variant() builds that very model (tests/test_cnn_plus.py checks
+it layer by layer).
 """
 
 import argparse
 import fcntl
-import inspect
 import json
 import math
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project: convlab, model.py
+from convlab.tensorflow_startup import import_tensorflow
+
+import_tensorflow()  # first: without the start-up notices that look like errors
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
 
-import cpu_usage  # noqa: E402
+from benchmarks import cpu_usage  # noqa: E402
+from benchmarks.flops import training_flops  # noqa: E402
 from convlab import hardware, recipe  # noqa: E402
-from convlab.data import DATA_DIR_HELP, NUM_CLASSES, load_splits, to_dataset  # noqa: E402
-from flops import training_flops  # noqa: E402
-from model import MODELS, cnn_plus, with_mirror  # noqa: E402
+from convlab.data import DATA_DIR_HELP, INPUT_SHAPE, NUM_CLASSES, load_splits, to_dataset,  # noqa: E402
+                          training_dataset)
+from convlab.recipe import RECIPES  # noqa: E402
+from model import conv_bn_relu, with_mirror  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cnn_plus-experiments.json"
 # The bar: width 1's training FLOPs per image x images x 20 epochs, as the first records counted them
@@ -44,15 +50,43 @@ BUDGET_FLOPS = 89_843_712 * 55_000 * 20
 NEEDED_VALIDATION = 0.943  # validation runs about 0.3 points above test, and the bar is 94.0% test
 
 
-# The flags' defaults are model.py's, so that without flags this trains the recipe train.py trains.
-RECIPE = {name: p.default for name, p in inspect.signature(cnn_plus).parameters.items()}
+# model.py's cnn_plus, lever by lever: the flags' defaults, so that without flags this trains
+# the recipe train.py trains.
+RECIPE = {"width": 0.75, "conv_dropout": 0.1, "dense_dropout": 0.3, "shift": 0.08, "interpolation": "nearest",
+          "erasing": 0.0, "erasing_scale": (0.02, 0.33), "conv3b": False}
 
 
-def variant(args):
-    """cnn_plus as model.py builds it, with the levers under test switched by flags."""
-    return cnn_plus(width=args.width, conv_dropout=args.conv_dropout, dense_dropout=args.dense_dropout,
-                    shift=args.shift, interpolation=args.interpolation, erasing=args.erasing,
-                    erasing_scale=args.erasing_scale, conv3b=args.conv3b)
+def variant(width=RECIPE["width"], conv_dropout=RECIPE["conv_dropout"], dense_dropout=RECIPE["dense_dropout"],
+            shift=RECIPE["shift"], interpolation=RECIPE["interpolation"], erasing=RECIPE["erasing"],
+            erasing_scale=RECIPE["erasing_scale"], conv3b=RECIPE["conv3b"]):
+    """cnn_plus with the levers under test: width multiplies the 32, 64, 64, 128 filters
+    (rounded); shift is RandomTranslation's factor (0.08: up to 2 pixels); interpolation
+    "nearest" shifts by whole pixels, "bilinear" blends neighbours; erasing is the
+    probability of random erasing per image; conv3b adds a second conv to the last block."""
+    inputs = keras.Input(shape=INPUT_SHAPE, name="image")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    x = layers.RandomFlip("horizontal", name="random_flip")(x)
+    x = layers.RandomTranslation(shift, shift, fill_mode="constant", interpolation=interpolation,
+                                 name="random_shift")(x)
+    if erasing:
+        x = layers.RandomErasing(factor=(erasing, erasing), scale=tuple(erasing_scale), value_range=(0, 1),
+                                 name="random_erasing")(x)
+    x = conv_bn_relu(x, round(32 * width), "1")
+    x = layers.MaxPooling2D(2, name="pool_1")(x)
+    x = conv_bn_relu(x, round(64 * width), "2a")
+    x = conv_bn_relu(x, round(64 * width), "2b")
+    x = layers.MaxPooling2D(2, name="pool_2")(x)
+    x = layers.Dropout(conv_dropout, name="dropout_2")(x)
+    x = conv_bn_relu(x, round(128 * width), "3")
+    if conv3b:
+        x = conv_bn_relu(x, round(128 * width), "3b")
+    x = layers.MaxPooling2D(2, name="pool_3")(x)
+    x = layers.Dropout(conv_dropout, name="dropout_3")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(256, activation="relu", name="dense")(x)
+    x = layers.Dropout(dense_dropout, name="dropout_dense")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="cnn_plus")
 
 
 class ValidationLog(keras.callbacks.Callback):
@@ -72,7 +106,7 @@ def flip_averaged_accuracy(network, images, labels):
 
 def plot(results, path):
     """Every record's validation curve against the FLOPs spent, the budget and the accuracy needed."""
-    from convlab import figures, files
+    from convlab import figures
 
     records = [r for r in json.loads(results.read_text()) if not r["settings"].get("test")]
     curves = []
@@ -81,16 +115,51 @@ def plot(results, path):
         spent = per_epoch * np.arange(1, len(r["val_accuracy_per_epoch"]) + 1)
         curves.append((f"{r['name']} (seed {r['settings']['seed']})", spent, r["val_accuracy_per_epoch"],
                        r["val_accuracy_flip_averaged"]))
-    files.save_figure(figures.accuracy_against_compute(curves, BUDGET_FLOPS, NEEDED_VALIDATION), path, dpi=100)
+    figures.save(accuracy_against_compute(curves), path)
     print(f"Wrote {path}")
+
+
+def accuracy_against_compute(curves):
+    """Validation accuracy after each epoch against the training FLOPs spent so far, one line per run.
+
+    curves: [(label, FLOPs after each epoch, validation accuracy after each epoch, the final
+    accuracy with the mirror)]. The budget is a vertical line, the accuracy needed a
+    horizontal one; the mirror's final accuracy a star at the end of its run's line.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    unit = 1e13  # the axis in units of 10^13 FLOP: the budget is 9.9 of them
+    highest = max([NEEDED_VALIDATION, *(max([*accuracy, mirrored]) for _, _, accuracy, mirrored in curves)])
+    figure, axis = plt.subplots(figsize=(9, 5))
+    colours = plt.get_cmap("tab10").colors
+    for i, (label, spent, accuracy, mirrored) in enumerate(curves):  # past ten runs, the colours repeat dashed
+        colour, style = colours[i % len(colours)], "-" if i < len(colours) else "--"
+        axis.plot(np.asarray(spent) / unit, accuracy, style, lw=1.2, color=colour, label=label)
+        axis.plot(spent[-1] / unit, mirrored, "*", ms=10, color=colour)
+    axis.axvline(BUDGET_FLOPS / unit, color="gray", ls=":", lw=1)
+    axis.axhline(NEEDED_VALIDATION, color="gray", ls="--", lw=1)
+    axis.text(BUDGET_FLOPS / unit, NEEDED_VALIDATION, f"needed: {NEEDED_VALIDATION:.1%} ", va="bottom", ha="right",
+              color="gray")
+    axis.text(BUDGET_FLOPS / unit, 0.9, "budget ", va="bottom", ha="right", color="gray")
+    axis.set(xlabel="training FLOPs (x 10^13)", ylabel="validation accuracy", ylim=(0.9, highest + 0.005),
+             title="Validation accuracy per epoch against training compute (star: with the mirror)")
+    axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1))
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, 0.96))
+    figure.tight_layout()
+    return figure
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", help="what this variant changes, for the record (required to train)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=MODELS["cnn_plus"].epochs)
-    parser.add_argument("--learning-rate", type=float, default=MODELS["cnn_plus"].learning_rate)
+    parser.add_argument("--epochs", type=int, default=RECIPES["cnn_plus"].epochs)
+    parser.add_argument("--learning-rate", type=float, default=RECIPES["cnn_plus"].learning_rate)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--warmup-fraction", type=float, default=recipe.WARMUP_FRACTION,
                         help="of all steps, spent ramping the learning rate up to its peak (0.3: one-cycle)")
@@ -128,7 +197,7 @@ def main():
     cpu_class = cpu_usage.cpu_class(hardware.cpu_flags())
     train, validation, test = load_splits(args.data_dir, 5000, args.seed, args.limit)
 
-    model = variant(args)
+    model = variant(**{lever: getattr(args, lever) for lever in RECIPE})
     steps = math.ceil(len(train.images) / args.batch_size) * args.epochs
     schedule = recipe.learning_rate_schedule(args.learning_rate, steps, args.warmup_fraction)
     optimizer_class = keras.optimizers.AdamW if args.weight_decay else keras.optimizers.Adam
@@ -144,9 +213,10 @@ def main():
     callbacks = [log] + ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if args.ema else [])
     print(f"{args.name}: {model.count_params():,} parameters, {policy}, {cpu_class}", flush=True)
     wall, cpu = time.perf_counter(), time.process_time()
-    model.fit(one_hot(to_dataset(*train, args.batch_size, shuffle_seed=args.seed)),
+    model.fit(one_hot(training_dataset(*train, args.batch_size, args.seed, 0, args.epochs)),
+              steps_per_epoch=math.ceil(len(train.images) / args.batch_size),
               validation_data=one_hot(to_dataset(*validation, 512)), epochs=args.epochs,
-              callbacks=callbacks, shuffle=False, verbose=2)  # the dataset shuffles
+              callbacks=callbacks, shuffle=False, verbose=2)  # the dataset orders each epoch
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
 
     record = {

@@ -3,15 +3,14 @@
 DeepLearning.AI's week-3 notebook builds its models as keras.Sequential lists without a
 Rescaling layer, feeds float64 arrays already divided by 255, and fits them with
 `model.fit(x_train / 255.0, y_train, epochs=5)`: batch 32, Adam at 1e-3, float32.
-The only layers written outside model.py; used by speed.py and probe_threads.py.
+Used by speed.py and whole_run.py.
 """
 
 import keras
 from keras import layers
 
+from benchmarks import cpu_usage
 from convlab.data import INPUT_SHAPE
-
-import cpu_usage
 
 BATCH_SIZE = 32  # model.fit's default
 EPOCHS = 5  # the course notebook's model.fit(..., epochs=5)

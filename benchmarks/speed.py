@@ -1,14 +1,12 @@
-"""Benchmark: the course's training recipe against this project's, side by side in one run.
+"""Benchmark: the course's training recipe against this project's, side by side in one process.
 
-    python benchmarks/speed.py               # full data, about 25 minutes on 2 CPU cores
-    python benchmarks/speed.py --whole-run   # the course's notebook against `python train.py`, A-B-A-B
-    python benchmarks/speed.py --smoke       # a few seconds: keeps the script working in CI
-    python benchmarks/speed.py --whole-run --smoke --repeats 1   # the same for --whole-run
+    python -m benchmarks.speed             # full data, about 25 minutes on 2 CPU cores
+    python -m benchmarks.speed --smoke     # a few seconds: keeps the script working in CI
 
 The course's recipe is `model.fit(x_train / 255.0, y_train, epochs=5)`: float64
 arrays, batch size 32, Adam at 1e-3, float32, Sequential models without a
-Rescaling layer. This project's path is train.py's (recipe.py): uint8 data
-through tf.data, the precision `auto` picks, its batch size and schedule.
+Rescaling layer (course.py). This project's path is train.py's (recipe.py): uint8
+data through tf.data, the precision `auto` picks, its batch size and schedule.
 
 Shared machines are noisy, so the two recipes are always measured interleaved,
 a window of one then a window of the other, and every figure is kept:
@@ -18,54 +16,46 @@ a window of one then a window of the other, and every figure is kept:
 - time to accuracy: both CNNs train epoch by epoch, alternating, for up to
   --max-epochs; after each epoch the test accuracy is measured (its time not
   counted), and the training time (wall and CPU) until it first reaches each
-  --targets is kept;
-- --whole-run instead: the course's notebook (`--course-run`: both models, 5 epochs
-  each, on all 60,000 training images) and `python train.py` with its defaults, each
-  a fresh process timed whole, start-up and saving included, alternating --repeats
-  times; wall and CPU time of each, and each model's test accuracy.
-Every window, epoch and run records next to its wall time the CPU time it used, the
-cores that kept busy, and the machine's idle and stolen shares (cpu_usage.py): a
-core left idle, or taken by another program, slows the wall time but not the CPU
-time per image, so the ratios are given both ways. Writes a table to stdout and
-everything to speed-CPUCLASS.json (whole-run-CPUCLASS.json), with the CPU, its
-flags that matter, the precision each side used and the library versions.
+  --targets is kept.
+Every window and epoch records next to its wall time the CPU time it used, the cores
+that kept busy, the machine's idle and stolen shares, and each thread's CPU time
+(cpu_usage.py): a core left idle, or taken by another program, slows the wall time but
+not the CPU time per image, so the ratios are given both ways. Writes a table to
+stdout and everything to speed-CPUCLASS.json, with the CPU, its flags that matter, the
+precision each side used and the library versions. Whole runs, start-up included:
+whole_run.py.
 """
 
 import argparse
 import math
-import os
 import platform
-import shlex
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from convlab.tensorflow_startup import import_tensorflow
+
+import_tensorflow()  # first: without the start-up notices that look like errors
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import course as notebook  # noqa: E402
-import cpu_usage  # noqa: E402
-from convlab import files, hardware, recipe, runs  # noqa: E402
+from benchmarks import course as notebook  # noqa: E402
+from benchmarks import cpu_usage  # noqa: E402
+from benchmarks.flops import training_flops  # noqa: E402
+from convlab import files, hardware, recipe  # noqa: E402
 from convlab.data import (DATA_DIR_HELP, VALIDATION_SIZE, DataError, Images, load_fashion_mnist,  # noqa: E402
-                  split_validation, to_dataset)
-from flops import training_flops  # noqa: E402
-from model import MODELS, build_model  # noqa: E402
+                          split_validation, to_dataset, training_dataset)
+from convlab.recipe import RECIPES  # noqa: E402
+from model import build_model  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-# --smoke: enough to run every line, nothing more.
-SMOKE_IMAGES, SMOKE_EPOCHS = 2000, 1
+SMOKE_IMAGES = 2000  # --smoke: enough to run every line, nothing more
 
 
 class Project:
-    """train.py's recipe for the model, from recipe.py: the same code, not a copy."""
+    """train.py's recipe for the model: its precision, optimizer, loss and batches, from the same code."""
 
     label = "project"
 
@@ -74,16 +64,16 @@ class Project:
         keras.mixed_precision.set_global_policy(self.precision)
         self.model = build_model(name)
         self.batch_size = recipe.BATCH_SIZE
-        steps = math.ceil(len(train.images) / self.batch_size) * total_epochs
-        recipe.compile_for_training(self.model, MODELS[name].learning_rate, steps)
-        self.data = to_dataset(*train, self.batch_size, shuffle_seed=0)
+        self.steps = math.ceil(len(train.images) / self.batch_size)
+        self.model.compile(optimizer=recipe.optimizer(RECIPES[name].learning_rate, self.steps * total_epochs),
+                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         self.slices = {}
         self.train_images = train
         self.test = (test.images[..., None], test.labels)
 
     def train(self, epoch, images=None):
-        if images is None:
-            data = self.data
+        if images is None:  # epoch `epoch` of train.py's training, in that epoch's order
+            data = training_dataset(*self.train_images, self.batch_size, 0, epoch, epoch + 1)
         else:  # a fixed window, batched once: the timing covers training, not slicing
             if images not in self.slices:
                 self.slices[images] = to_dataset(*(part[:images] for part in self.train_images), self.batch_size)
@@ -154,7 +144,7 @@ def race(train, test, max_epochs, targets):
     keras.utils.set_random_seed(0)
     course = notebook.Course("cnn", train, test, max_epochs)
     keras.utils.set_random_seed(0)
-    project_epochs = min(max_epochs, MODELS["cnn"].epochs)
+    project_epochs = min(max_epochs, RECIPES["cnn"].epochs)
     project = Project("cnn", train, test, project_epochs)
     results = {}
     for side, epochs in ((course, max_epochs), (project, project_epochs)):
@@ -184,73 +174,6 @@ def race(train, test, max_epochs, targets):
     return results
 
 
-def course_run(train, test, epochs, out, seed):
-    """The course's notebook as one run: each model fit on all of `train` for `epochs`, then tested.
-
-    Writes results.json in `out` in train.py's shape ("models" -> name -> test_accuracy,
-    train_seconds, epochs), for --whole-run to read both the same way.
-    """
-    results = {}
-    for name in notebook.MODELS:
-        keras.utils.set_random_seed(seed)
-        side = notebook.Course(name, train, test, epochs)
-        started = time.perf_counter()
-        side.model.fit(side.x, side.y, batch_size=side.batch_size, epochs=epochs, verbose=2)
-        seconds = time.perf_counter() - started
-        _, accuracy = side.model.evaluate(*side.test, verbose=0)  # the notebook's model.evaluate(x_test, y_test)
-        results[name] = {"epochs": epochs, "train_seconds": round(seconds, 1), "test_accuracy": accuracy}
-        print(f"{name}: {seconds:.1f} s for {epochs} epochs, test accuracy {accuracy:.2%}", flush=True)
-    files.write_json(runs.RunFolder(out).results, {"models": results})
-
-
-def train_flags(args, parser):
-    """train.py's flags for --whole-run's project side (train.py checks them itself, in its first run)."""
-    try:
-        flags = shlex.split(args.train_flags)
-    except ValueError as error:
-        parser.error(f"--train-flags: {error}")
-    if args.smoke:
-        flags = ["--limit", str(SMOKE_IMAGES), "--epochs", str(SMOKE_EPOCHS), *flags]
-    return flags
-
-
-def whole_run(data_dir, smoke, project_flags, repeats):
-    """The course's notebook (--course-run) and train.py, each a fresh process timed whole.
-
-    Alternating project, course, project, course, ... (the project first, so that flags
-    train.py refuses stop the benchmark at once): wall time and CPU time (the
-    children's, from getrusage) of everything a learner waits for: start-up, data,
-    training, testing, and train.py's saving and figures. Each run writes into a
-    temporary folder, removed afterwards; its output goes to a log there, shown if it fails.
-    """
-    data = ["--data-dir", data_dir] if data_dir else []
-    commands = {
-        "project": [sys.executable, str(REPO / "train.py"), *data, *project_flags],
-        "course": [sys.executable, str(Path(__file__).resolve()), "--course-run", *data,
-                   *(["--smoke"] if smoke else [])],
-    }
-    records = []
-    with tempfile.TemporaryDirectory(prefix="whole-run-") as scratch:
-        for repeat in range(1, repeats + 1):
-            for side, command in commands.items():
-                out, log = Path(scratch) / f"{side}-{repeat}", Path(scratch) / f"{side}-{repeat}.log"
-                with open(log, "w") as output, cpu_usage.Window(children=True) as window:
-                    exit_code = subprocess.run([*command, "--out", str(out)], stdout=output,
-                                               stderr=subprocess.STDOUT).returncode
-                if exit_code:
-                    tail = "\n".join(log.read_text().splitlines()[-15:])
-                    sys.exit(f"error: the {side} run failed (exit code {exit_code}): {shlex.join(command)}\n{tail}")
-                models = files.read_json(runs.RunFolder(out).results)["models"]
-                record = {key: value for key, value in window.record.items() if key != "threads"}
-                records.append({"recipe": side, "repeat": repeat, **record, "models": {
-                    name: {key: models[name][key] for key in ("epochs", "train_seconds", "test_accuracy")}
-                    for name in models}})
-                print(f"    {side} run {repeat}: {record['wall_seconds']:.1f} s, {record['cpu_seconds']:.1f} CPU s, "
-                      f"{busy(record)}; " + ", ".join(f"{name} {m['test_accuracy']:.2%}"
-                                                      for name, m in records[-1]["models"].items()), flush=True)
-    return {"commands": {side: shlex.join(command) for side, command in commands.items()}, "runs": records}
-
-
 def machine():
     """What a result was measured on."""
     return {"cpu": hardware.cpu_name(), "cpu_class": cpu_usage.cpu_class(hardware.cpu_flags()),
@@ -261,73 +184,50 @@ def machine():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR,
-                        help="folder for speed-CPUCLASS.json (whole-run-CPUCLASS.json; --course-run: results.json)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="folder for speed-CPUCLASS.json")
     parser.add_argument("--windows", type=int, default=6, help="timed throughput windows per recipe and model")
     parser.add_argument("--window", type=int, default=11000, help="training images per throughput window")
     parser.add_argument("--max-epochs", type=int, default=10, help="epochs of the race to the targets")
     parser.add_argument("--targets", type=float, nargs="+", default=[0.90, 0.91],
                         help="test accuracies the CNNs race to")
-    parser.add_argument("--whole-run", action="store_true",
-                        help="instead: the course's notebook against `python train.py`, whole runs, alternating")
-    parser.add_argument("--repeats", type=int, default=2, help="--whole-run: runs per side (default: %(default)s)")
-    parser.add_argument("--train-flags", default="", metavar="'FLAGS'",
-                        help="--whole-run: flags for train.py, e.g. --train-flags='--epochs 5' (default: none)")
-    parser.add_argument("--course-run", action="store_true",
-                        help=f"only the course's notebook: both models, {notebook.EPOCHS} epochs on all training images, "
-                             "then tested; writes results.json to --out")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="--course-run: seeds the weights and the shuffling (default: %(default)s)")
     parser.add_argument("--smoke", action="store_true",
-                        help=f"{SMOKE_IMAGES:,} images, 2 windows and epochs ({SMOKE_EPOCHS} per whole run): "
-                             "checks the script")
+                        help=f"{SMOKE_IMAGES:,} images, 2 windows and epochs: checks the script")
     args = parser.parse_args(argv)
-    for flag in ("windows", "window", "max_epochs", "repeats"):
+    for flag in ("windows", "window", "max_epochs"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
-    project_flags = None
-    if args.whole_run:
-        project_flags = train_flags(args, parser)
     try:
         train, test = load_fashion_mnist(args.data_dir)
     except DataError as error:
         sys.exit(f"error: {error}")
-    if args.course_run:  # the notebook trains on all 60,000 images: it holds none out
-        if args.smoke:
-            train = Images(*(part[:SMOKE_IMAGES] for part in train))
-        course_run(train, test, SMOKE_EPOCHS if args.smoke else notebook.EPOCHS, args.out, args.seed)
-        return
 
     cpu_class = cpu_usage.cpu_class(hardware.cpu_flags())
-    policy, why = hardware.choose_precision("auto")
-    print(f"CPU: {hardware.cpu_name()}, {cpu_usage.cores()} cores, class {cpu_class}; "
-          f"this project's precision: {policy} ({why}); * marks fewer than "
-          f"{cpu_usage.BUSY_FLOOR * cpu_usage.cores():.1f} cores busy")
-    if args.whole_run:
-        print(f"whole runs, {args.repeats} per side, alternating", flush=True)
-        settings = {key: getattr(args, key) for key in ("data_dir", "repeats", "train_flags", "smoke")}
-        results = whole_run(args.data_dir, args.smoke, project_flags, args.repeats)
-        print("\n" + whole_run_table(results["runs"]))
-        path = args.out / f"whole-run-{cpu_class}.json"
-    else:
-        train, _ = split_validation(*train, VALIDATION_SIZE, recipe.SEED)  # the images train.py trains on
-        if args.smoke:
-            train, test = Images(*(part[:SMOKE_IMAGES] for part in train)), Images(*(part[:1000] for part in test))
-            args.windows, args.window, args.max_epochs = 2, 1000, 2
-        settings = {key: getattr(args, key) for key in ("data_dir", "windows", "window", "max_epochs", "targets",
-                                                          "smoke")}
-        settings["train_images"] = len(train.images)
-        results = {}
-        for name in ("dnn", "cnn"):
-            print(f"{name} throughput, {args.windows} windows of {args.window:,} images per recipe", flush=True)
-            results[f"{name}_throughput"] = throughput(name, train, test, args.windows, args.window)
-        print(f"cnn race to {', '.join(f'{t:.1%}' for t in args.targets)} test accuracy", flush=True)
-        results["cnn_race"] = race(train, test, args.max_epochs, args.targets)
-        print("\n" + table(results))
-        path = args.out / f"speed-{cpu_class}.json"
+    print(header(cpu_class))
+    train, _ = split_validation(*train, VALIDATION_SIZE, recipe.SEED)  # the images train.py trains on
+    if args.smoke:
+        train, test = Images(*(part[:SMOKE_IMAGES] for part in train)), Images(*(part[:1000] for part in test))
+        args.windows, args.window, args.max_epochs = 2, 1000, 2
+    settings = {key: getattr(args, key) for key in ("data_dir", "windows", "window", "max_epochs", "targets", "smoke")}
+    settings["train_images"] = len(train.images)
+    results = {}
+    for name in ("dnn", "cnn"):
+        print(f"{name} throughput, {args.windows} windows of {args.window:,} images per recipe", flush=True)
+        results[f"{name}_throughput"] = throughput(name, train, test, args.windows, args.window)
+    print(f"cnn race to {', '.join(f'{t:.1%}' for t in args.targets)} test accuracy", flush=True)
+    results["cnn_race"] = race(train, test, args.max_epochs, args.targets)
+    print("\n" + table(results))
+    path = args.out / f"speed-{cpu_class}.json"
     files.write_json(path, {"machine": machine(), "versions": hardware.library_versions(),
-                                "settings": settings, "results": results})
+                            "settings": settings, "results": results})
     print(f"\nWrote {path}")
+
+
+def header(cpu_class):
+    """The first line of a benchmark's output: the CPU, and the precision this project picks on it."""
+    policy, why = hardware.choose_precision("auto")
+    return (f"CPU: {hardware.cpu_name()}, {cpu_usage.cores()} cores, class {cpu_class}; "
+            f"this project's precision: {policy} ({why}); * marks fewer than "
+            f"{cpu_usage.BUSY_FLOOR * cpu_usage.cores():.1f} cores busy")
 
 
 def ratio(course, project, inverse=False):
@@ -369,42 +269,6 @@ def table(results):
                         f"{speedup:>9}")
     rows.append(f"{'CNN best test acc. in the race':<36}{max(course['test_accuracy']):>14.2%}"
                 f"{max(project['test_accuracy']):>14.2%}")
-    return "\n".join(rows)
-
-
-def whole_run_table(runs):
-    """Each run, then the medians side by side and the accuracy gains: the default run against the course."""
-    rows = [f"{'run':<12}{'wall s':>9}{'CPU s':>9}{'cores':>8}{'idle':>6}{'steal':>6}"
-            + "".join(f"{f'{name} test':>11}" for name in notebook.MODELS)]
-    for run in runs:
-        idle, steal = (f"{run[key]:.0%}" if run[key] is not None else "-" for key in ("idle_share", "steal_share"))
-        rows.append(f"{run['recipe'] + ' ' + str(run['repeat']):<12}"
-                    f"{run['wall_seconds']:>9.1f}{run['cpu_seconds']:>9.1f}"
-                    f"{run['busy_cores']:>6.2f}{' *' if run['underused'] else '  '}{idle:>6}{steal:>6}"
-                    + "".join(f"{run['models'][name]['test_accuracy']:>11.2%}" if name in run["models"]
-                              else f"{'-':>11}" for name in notebook.MODELS))
-
-    def median(side, key):
-        return statistics.median(run[key] for run in runs if run["recipe"] == side)
-
-    rows.append(f"\n{'median of the runs':<28}{'course':>10}{'project':>10}{'ratio':>9}")
-    for key, label in (("wall_seconds", "wall seconds"), ("cpu_seconds", "CPU seconds")):
-        course, project = median("course", key), median("project", key)
-        rows.append(f"{label:<28}{course:>10.1f}{project:>10.1f}{ratio(course, project, inverse=True):>9}")
-    accuracy = {}
-    for side in ("course", "project"):
-        for name in notebook.MODELS:
-            values = [run["models"][name]["test_accuracy"] for run in runs
-                      if run["recipe"] == side and name in run["models"]]
-            accuracy[side, name] = statistics.mean(values) if values else None
-    for name in notebook.MODELS:
-        course, project = accuracy["course", name], accuracy["project", name]
-        gain = "n/a" if None in (course, project) else f"{100 * (project - course):+.2f} pt"
-        rows.append(f"{f'{name} test accuracy, mean':<28}{course:>10.2%}"
-                    + (f"{project:>10.2%}" if project is not None else f"{'-':>10}") + f"{gain:>9}")
-    for side in ("course", "project"):
-        if None not in (accuracy[side, "cnn"], accuracy[side, "dnn"]):
-            rows.append(f"{side} cnn - dnn: {100 * (accuracy[side, 'cnn'] - accuracy[side, 'dnn']):+.2f} points")
     return "\n".join(rows)
 
 

@@ -116,35 +116,6 @@ def per_class_accuracy(results, class_names=None):
     return figure
 
 
-def accuracy_against_compute(curves, budget, target):
-    """Validation accuracy after each epoch against the training FLOPs spent so far, one line per run.
-
-    curves: [(label, FLOPs after each epoch, validation accuracy after each epoch,
-    the final accuracy with the mirror)], as benchmarks/cnn_plus_experiments.py records them;
-    budget: the FLOPs allowed (a vertical line); target: the accuracy needed (a horizontal line).
-    The mirror's final accuracy is a star at the end of its run's line.
-    """
-    unit = 1e13  # the axis in units of 10^13 FLOP: the budget is 9.9 of them
-    highest = max([target, *(max([*accuracy, mirrored]) for _, _, accuracy, mirrored in curves)])
-    figure, axis = plt.subplots(figsize=(9, 5))
-    colours = plt.get_cmap("tab10").colors
-    for i, (label, spent, accuracy, mirrored) in enumerate(curves):  # past ten runs, the colours repeat dashed
-        colour, style = colours[i % len(colours)], "-" if i < len(colours) else "--"
-        axis.plot(np.asarray(spent) / unit, accuracy, style, lw=1.2, color=colour, label=label)
-        axis.plot(spent[-1] / unit, mirrored, "*", ms=10, color=colour)
-    axis.axvline(budget / unit, color="gray", ls=":", lw=1)
-    axis.axhline(target, color="gray", ls="--", lw=1)
-    axis.text(budget / unit, target, f"needed: {target:.1%} ", va="bottom", ha="right", color="gray")
-    axis.text(budget / unit, 0.9, "budget ", va="bottom", ha="right", color="gray")
-    axis.set(xlabel="training FLOPs (x 10^13)", ylabel="validation accuracy", ylim=(0.9, highest + 0.005),
-             title="Validation accuracy per epoch against training compute (star: with the mirror)")
-    axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1))
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, 0.96))
-    figure.tight_layout()
-    return figure
-
-
 # --- what convolutions and pooling do (visualize.py) ------------------------------
 # Colours: images in gray, filter responses in "inferno" (bright = strong response),
 # filter weights in red (add the pixel) and blue (subtract it).

@@ -127,6 +127,13 @@ class Settings:
         return zlib.crc32(f"{self.seed}:{self.model}".encode())
 
 
+def optimizer(peak, total_steps):
+    """Adam on the warm-up + cosine schedule to `peak` over `total_steps`: what every model of the recipe trains with."""
+    import keras
+
+    return keras.optimizers.Adam(learning_rate_schedule(peak, total_steps))
+
+
 def learning_rate_schedule(peak, total_steps, warmup_fraction=WARMUP_FRACTION):
     """Linear warm-up to the peak, then cosine decay to zero at the last step."""
     import keras

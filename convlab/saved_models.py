@@ -1,8 +1,8 @@
 """Find and load a model that train.py saved, with a message the user can act on.
 
 Used by every script that uses a saved model: visualize.py (feature maps, filters,
-the explorer page), predict.py, export.py, and benchmarks/explorer_check.py and
-predict_unsure.py. Keras is imported inside the functions, so importing this module
+the explorer page), predict.py, export.py, and the benchmarks that measure a saved
+model. Keras is imported inside the functions, so importing this module
 costs nothing.
 """
 

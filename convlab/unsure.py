@@ -5,24 +5,19 @@ does so with a high top probability. So the rule does not ask the softmax how su
 it asks whether the image looks like the garments the model was trained on: the 128
 values of the model's `dense` layer (the last layer before the classes, what the model
 "sees" in the image) are compared with those of up to 10,000 training images, and the
-mean cosine distance to the 10 nearest (the k-NN distance) is the score. A threshold
-that only 8% of garment images exceed (training images, and the same images as product
-photos through predict.py's preprocessing, the higher of the two) separates the garments
-from the rest; past it the answer is called unsure.
+mean cosine distance to the 10 nearest (the k-NN distance) is the score. Past the
+threshold that only 8% of garment images exceed (training images, and the same images
+as product photos through predict.py's preprocessing, the higher of the two), the answer
+is called unsure. benchmarks/predict_unsure.py chose this rule among six signals, on
+generated images of no garment (docs/predict.md).
 
-SIGNALS lists the other signals benchmarks/predict_unsure.py measures against it (the
-top probability, the energy, the Mahalanobis and cosine distance to the class means, the
-pixels' PCA reconstruction error); RULE is the one it chose on generated images of no
-garment (docs/predict.md), and flagged() takes any of them.
+The statistics (the training images' features and the garments' scores) are kept beside
+the model, e.g. cnn_unsure.npz beside cnn.keras: a plain .npz that numpy reads, no
+pickle, written by `python predict.py --save-statistics`. Without them, a Judge computes
+them from the training data if at hand, for its own use only (predicting writes
+nothing), else falls back to the softmax rule (top class below 75%).
 
-The statistics (reference features, class means, the pixel patterns, the garments'
-scores) are saved beside the model by save_statistics, e.g. cnn_unsure.npz beside
-cnn.keras; a plain .npz that numpy reads, no pickle. `python -m convlab.unsure MODEL`
-writes them for a saved model. Without them, predict.py computes them from the training
-data if at hand (once: it saves them beside the model), else falls back to the softmax
-rule (top class below 75%).
-
-Used by predict.py and benchmarks/predict_unsure.py. numpy, Pillow and the model only.
+numpy, Pillow (preprocess.py) and the model only.
 """
 
 import os
@@ -32,36 +27,32 @@ from pathlib import Path
 import numpy as np
 
 from convlab import preprocess
-from convlab.data import DATA_DIR_ENV, NUM_CLASSES, DataError, cached_files, load_fashion_mnist
+from convlab.data import DATA_DIR_ENV, DataError, cached_files, load_fashion_mnist
 
-# --- the rule ----------------------------------------------------------------------------
-
-# Signals that call an image unsure, each past the share QUANTILE of the garment images'
-# scores. Chosen with benchmarks/predict_unsure.py on generated non-garments of some kinds,
-# and reported on the others too (docs/predict.md).
-RULE = ("feature k-NN distance",)
-QUANTILE = 0.92
-# The rule of a model with no statistics and no training data at hand: the softmax alone.
-UNSURE_BELOW = 0.75
-
-SIGNALS = ("top probability", "energy", "feature Mahalanobis distance", "feature cosine distance",
-           "feature k-NN distance", "pixel reconstruction error")
+QUANTILE = 0.92  # of the garments' k-NN distances: past it, unsure
 NEIGHBOURS = 10  # the k-NN distance: the mean cosine distance to the 10 nearest training images' features
 REFERENCE_IMAGES = 10000  # training images whose features the k-NN distance compares with, at most
-PIXEL_COMPONENTS = 40  # PCA patterns of the training pixels
-FIT_IMAGES = 20000  # training images the statistics are fitted on, at most
-CALIBRATION_IMAGES = 2000  # garment images (and as many photos of them) whose scores set the thresholds
-FALLBACK_TRAINING_IMAGES = 10000  # training images predict.py uses when no statistics file is saved
-STATISTICS_SUFFIX = "_unsure.npz"
-FORMAT = 2
+CALIBRATION_IMAGES = 2000  # training images (and as many photos of them) whose scores set the threshold
+UNSURE_BELOW = 0.75  # the rule of a model with no statistics and no training data at hand: the softmax alone
+BATCH = 1000  # images per call of the model
 
+SIGNAL = "feature k-NN distance"  # the statistics' keys name it, as benchmarks/predict_unsure.py does
+STATISTICS_SUFFIX = "_unsure.npz"
+FORMAT = 3  # format 2 files hold the same arrays among others, and are read as well
+READABLE_FORMATS = (2, 3)
+CALIBRATION_KEYS = [f"calibration {group}: {SIGNAL}" for group in ("images", "photos")]
+SAVE_COMMAND = "python predict.py --save-statistics --model {model_file}"
+
+# What predict.py says: what the model saw, not which classes it knows.
 UNSURE = "(unsure)"
-UNSURE_WHY = (f"{UNSURE}: it looks like no garment the model was trained on (what the model sees in it is further "
-              f"from the training garments than for {QUANTILE:.0%} of garment photos). The model can only choose "
-              f"among its {NUM_CLASSES} classes of clothing, so this may be none of them.")
-UNSURE_WHY_SOFTMAX = (f"{UNSURE}: its top class has less than {UNSURE_BELOW:.0%}. The model can only choose among "
-                      f"its {NUM_CLASSES} classes of clothing, so this may be none of them, or one it cannot "
-                      "tell apart.")
+UNSURE_WHY = (f"{UNSURE}: it looks like no garment the model was trained on: what the model sees in it is further "
+              f"from the training garments than for {QUANTILE:.0%} of garment photos. It may be no garment at all, "
+              "or one drawn, worn or photographed unlike the product photos the model learned from; "
+              "the answer is a guess.")
+UNSURE_WHY_SOFTMAX = (f"{UNSURE}: the model is not sure what it sees: its top class has less than {UNSURE_BELOW:.0%}. "
+                      "It may be no garment at all, or one the model cannot tell apart from another.")
+UNSURE_NOTE = f"{UNSURE} it looks like no garment the model was trained on"  # under a prediction in a figure
+UNSURE_NOTE_SOFTMAX = f"{UNSURE} its top class is below {UNSURE_BELOW:.0%}"
 
 
 class StatisticsError(Exception):
@@ -79,91 +70,94 @@ def softmax_unsure(probabilities):
     return np.asarray(probabilities).max(axis=-1) < UNSURE_BELOW
 
 
-# --- the statistics ----------------------------------------------------------------------
+def in_batches(model, images):
+    """The outputs of a model of one input for uint8 images (N, 28, 28), BATCH images at a time, as float32 arrays.
 
-
-def _feature_model(model):
-    """A model from the image to the network's `dense` features and to the model's answer; the last layer's weights.
-
-    For cnn_plus the answer averages the mirror image's (model.with_mirror), while the
-    features are the network's for the image itself (saved_models.network).
+    The layers are called directly, not through model.predict: no tf.function is traced,
+    so however many calls of whatever size, TensorFlow has nothing to retrace.
     """
     import keras
 
-    from convlab.saved_models import network
-
-    inside = network(model)
-    try:
-        dense, head = inside.get_layer("dense"), inside.get_layer("predictions")
-    except ValueError:
-        raise StatisticsError(f"the model {model.name} has no layers named 'dense' and 'predictions', "
-                              "as every model of this project has") from None
-    features = dense.output if inside is model else keras.Model(inside.inputs, dense.output)(model.inputs[0])
-    return keras.Model(model.inputs, [features, *model.outputs]), [w.astype(np.float32) for w in head.get_weights()]
+    images = np.asarray(images, np.uint8)[..., None]
+    model = keras.Model(model.inputs[0], model.outputs if len(model.outputs) > 1 else model.outputs[0])  # one tensor in
+    batches = [model(images[start:start + BATCH], training=False) for start in range(0, len(images), BATCH)]
+    if not isinstance(batches[0], (list, tuple)):
+        return np.concatenate([keras.ops.convert_to_numpy(batch) for batch in batches]).astype(np.float32)
+    return [np.concatenate([keras.ops.convert_to_numpy(batch[index]) for batch in batches]).astype(np.float32)
+            for index in range(len(batches[0]))]
 
 
-def _features(feature_model, images):
-    """The features (N, d) and the model's answers (N, 10) for uint8 images (N, 28, 28)."""
-    images = np.asarray(images, np.uint8)
-    features, answers = feature_model.predict(images[..., None], batch_size=1024, verbose=0)
-    return np.asarray(features, np.float32), np.asarray(answers, np.float32)
+class Features:
+    """What a model sees in images, its `dense` features, beside what it answers, built once per model.
+
+    For cnn_plus the answer averages the mirror image's (model.with_mirror), while the
+    features are the network's for the image itself (saved_models.network). A
+    mixed-precision model is judged as predict.py loads it, in float32.
+    """
+
+    def __init__(self, model):
+        import keras
+
+        from convlab.hardware import float32_copy
+        from convlab.saved_models import network
+
+        model = float32_copy(model)
+        inside = network(model)
+        try:
+            dense = inside.get_layer("dense")
+        except ValueError:
+            raise StatisticsError(f"the model {model.name} has no layer named 'dense', "
+                                  "as every model of this project has") from None
+        features = dense.output if inside is model else keras.Model(inside.inputs, dense.output)(model.inputs[0])
+        self.model = keras.Model(model.inputs, [features, *model.outputs])
+        self.size = dense.units
+
+    def __call__(self, images):
+        """The features (N, d) and the model's class probabilities (N, 10) for uint8 images (N, 28, 28)."""
+        return in_batches(self.model, images)
 
 
-def _unit(vectors):
+def unit(vectors):
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-9)
 
 
-def fit_statistics(model, images, labels, calibration=CALIBRATION_IMAGES):
-    """The statistics of `model` on its training images (uint8 (N, 28, 28)) and labels: a dict of arrays.
+def knn_distance(features, reference):
+    """1 - the mean cosine similarity of each feature vector (N, d) to its NEIGHBOURS nearest of `reference`
+    (unit vectors, (M, d)): 0 for an image among the training garments, higher the further it is from them."""
+    similarity = unit(features) @ np.asarray(reference, np.float32).T
+    neighbours = min(NEIGHBOURS, similarity.shape[1])
+    nearest = np.partition(similarity, similarity.shape[1] - neighbours, axis=1)[:, -neighbours:]
+    return 1 - nearest.mean(axis=1)
 
-    Class means and a shared covariance of the `dense` features and the pixels' PCA patterns,
-    from at most FIT_IMAGES of the images; every signal's scores on `calibration` of them and
-    on the same as product photos.
-    """
-    images, labels = np.asarray(images, np.uint8), np.asarray(labels)
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels) or len(images) < 100:
-        raise StatisticsError(f"need at least 100 training images of 28x28 and one label each, got images of "
-                              f"shape {images.shape} and {len(labels)} labels")
-    missing = sorted(set(range(NUM_CLASSES)) - set(np.unique(labels).tolist()))
-    if missing:
-        raise StatisticsError(f"the training labels hold no image of the classes {missing}")
-    from convlab.hardware import float32_copy
 
-    model = float32_copy(model)  # as predict.py loads it: a mixed-precision model's features in float32
-    if len(images) > FIT_IMAGES:  # plenty for 10 means and a 128x128 covariance, and quick after training
-        keep = np.sort(np.random.default_rng(0).permutation(len(images))[:FIT_IMAGES])
-        images, labels = images[keep], labels[keep]
-    feature_model, _ = _feature_model(model)
-    features, _ = _features(feature_model, images)
-    means = np.stack([features[labels == c].mean(axis=0) for c in range(NUM_CLASSES)])
-    centred = features - means[labels]
-    covariance = centred.T @ centred / len(features)
-    covariance += 1e-3 * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
-    pixels = images.reshape(len(images), -1).astype(np.float32) / 255
-    pixel_mean = pixels.mean(axis=0)
-    _, _, patterns = np.linalg.svd(pixels - pixel_mean, full_matrices=False)
-    statistics = {"format": np.array(FORMAT), "class_means": means.astype(np.float32),
-                  "precision": np.linalg.inv(covariance).astype(np.float32),
-                  "pixel_mean": pixel_mean, "pixel_patterns": patterns[:PIXEL_COMPONENTS].astype(np.float32)}
-    # The k-NN reference and the calibration images are apart: an image is its own nearest neighbour.
+def calibration_split(images, calibration=None):
+    """Training images (uint8 (N, 28, 28)) drawn apart, the same way each time: `calibration` garments
+    (CALIBRATION_IMAGES unless given) whose scores set the threshold, at most a third of them, and up to
+    REFERENCE_IMAGES others to compare with."""
+    images = np.asarray(images, np.uint8)
+    calibration = CALIBRATION_IMAGES if calibration is None else calibration
+    if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) < 100:
+        raise StatisticsError(f"need at least 100 training images of 28x28, got an array of shape {images.shape}")
     order = np.random.default_rng(0).permutation(len(images))
     calibration = min(calibration, len(images) // 3)
-    garments, reference = images[order[:calibration]], order[calibration:][:REFERENCE_IMAGES]
-    statistics["reference_features"] = _unit(features[reference]).astype(np.float16)
-    photos = np.stack([preprocess.to_fashion_mnist(preprocess.as_product_photo(image)) for image in garments])
-    for name, group in (("images", garments), ("photos", photos)):
-        _, scores = signals(model, group, statistics)
-        for signal, values in scores.items():
-            statistics[f"calibration {name}: {signal}"] = values.astype(np.float32)
-    return statistics
+    return images[order[:calibration]], images[order[calibration:][:REFERENCE_IMAGES]]
 
 
-def save_statistics(model, images, labels, path):
-    """Fit the statistics (fit_statistics) and write them to `path` (.npz); returns the path.
+def fit_statistics(features, images, calibration=None):
+    """The statistics of a model (its Features) on its training images, uint8 (N, 28, 28): a dict of arrays.
 
-    train.py can call it after saving each model: the file beside the model, as statistics_path names it.
+    The features of up to REFERENCE_IMAGES of the images, and the k-NN distances of
+    `calibration` others (CALIBRATION_IMAGES unless given; an image is its own nearest
+    neighbour) and of the same as product photos, through predict.py's preprocessing.
     """
-    return write_statistics(fit_statistics(model, images, labels), path)
+    garments, reference = calibration_split(images, calibration)
+    reference_features = unit(features(reference)[0]).astype(np.float16)
+    photos = np.stack([preprocess.to_fashion_mnist(preprocess.as_product_photo(image)) for image in garments])
+    statistics = {"format": np.array(FORMAT), "reference_features": reference_features,
+                  "training_images": np.array(len(garments) + len(reference))}
+    for key, group in zip(CALIBRATION_KEYS, (garments, photos)):
+        statistics[key] = knn_distance(features(group)[0], reference_features).astype(np.float32)
+    return statistics
 
 
 def write_statistics(statistics, path):
@@ -178,7 +172,7 @@ def write_statistics(statistics, path):
 
 
 def load_statistics(path):
-    """The statistics saved at `path`; StatisticsError if it is not such a file."""
+    """The statistics saved at `path`; StatisticsError, saying what is wrong, if it is not such a file."""
     try:
         with np.load(path, allow_pickle=False) as saved:
             statistics = {key: saved[key] for key in saved.files}
@@ -186,87 +180,44 @@ def load_statistics(path):
         raise StatisticsError(f"no statistics file at {path}") from None
     except Exception:  # not a zip, damaged, pickled objects: numpy raises many kinds
         raise StatisticsError(f"{path} is not a statistics file that numpy can read") from None
-    needed = ["format", "class_means", "precision", "pixel_mean", "pixel_patterns", "reference_features",
-              *(f"calibration {name}: {signal}" for name in ("images", "photos") for signal in SIGNALS)]
+    needed = ["format", "reference_features", *CALIBRATION_KEYS]
     missing = [key for key in needed if key not in statistics]
-    if missing or int(statistics["format"]) != FORMAT:
+    if missing or int(statistics["format"]) not in READABLE_FORMATS:
         raise StatisticsError(f"{path} is not a statistics file of this version of convlab "
                               f"(missing: {', '.join(missing) or 'none'}; format {statistics.get('format')})")
-    return statistics
+    return {key: statistics[key] for key in needed}
 
 
-def thresholds(statistics, quantile=QUANTILE, signals_used=RULE):
-    """Each signal's threshold: the `quantile` of the garment images' and of their photos' scores, the higher."""
-    return {signal: max(float(np.quantile(statistics[f"calibration {name}: {signal}"], quantile))
-                        for name in ("images", "photos"))
-            for signal in signals_used}
+def threshold(statistics, quantile=QUANTILE):
+    """The k-NN distance past which an image is unsure: the `quantile` of the training garments' distances
+    and of their photos', the higher."""
+    return max(float(np.quantile(statistics[key], quantile)) for key in CALIBRATION_KEYS)
 
 
-# --- scoring -----------------------------------------------------------------------------
-
-
-def signals(model, images, statistics):
-    """The model's class probabilities (N, 10) and {signal: score (N,)}, a high score meaning unlike the garments.
-
-    The signals are the network's, for the image itself (saved_models.network).
-
-    images: uint8 (N, 28, 28), as the model receives them.
-    """
-    images = np.asarray(images, np.uint8)
-    feature_model, (weights, bias) = _feature_model(model)
-    features, answers = _features(feature_model, images)
-    logits = features @ weights + bias  # the network's own, for the image itself
-    top_logit = logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits - top_logit)
-    probabilities = exp / exp.sum(axis=1, keepdims=True)
-    apart = features[:, None, :] - statistics["class_means"][None]
-    mahalanobis = np.einsum("nkd,de,nke->nk", apart, statistics["precision"], apart).min(axis=1)
-    unit = _unit(features)
-    cosine = 1 - (unit @ _unit(statistics["class_means"]).T).max(axis=1)
-    similarity = unit @ statistics["reference_features"].astype(np.float32).T
-    neighbours = min(NEIGHBOURS, similarity.shape[1])
-    nearest = np.partition(similarity, similarity.shape[1] - neighbours, axis=1)[:, -neighbours:]
-    pixels = images.reshape(len(images), -1).astype(np.float32) / 255 - statistics["pixel_mean"]
-    patterns = statistics["pixel_patterns"]
-    leftover = pixels - (pixels @ patterns.T) @ patterns
-    return answers, {
-        "top probability": 1 - probabilities.max(axis=1),
-        "energy": -(top_logit[:, 0] + np.log(exp.sum(axis=1))),
-        "feature Mahalanobis distance": np.sqrt(np.maximum(mahalanobis, 0)),
-        "feature cosine distance": cosine,
-        "feature k-NN distance": 1 - nearest.mean(axis=1),
-        "pixel reconstruction error": np.sqrt((leftover ** 2).mean(axis=1)),
-    }
-
-
-def flagged(scores, statistics, quantile=QUANTILE, signals_used=RULE):
-    """True where any signal of the rule is past its threshold. scores: {signal: (N,)} from signals()."""
-    limits = thresholds(statistics, quantile, signals_used)
-    return np.any([scores[signal] > limits[signal] for signal in signals_used], axis=0)
-
-
-# --- for predict.py ----------------------------------------------------------------------
-
-
-def local_training_data(data_dir=None):
-    """The training images and labels if they are on this machine (never downloaded), else None."""
+def local_training_images(data_dir=None):
+    """Fashion-MNIST's training images if they are on this machine (never downloaded), else None."""
     if not data_dir and not os.environ.get(DATA_DIR_ENV) and cached_files() is None:
         return None
     try:
         train, _ = load_fashion_mnist(data_dir)
     except DataError:
         return None
-    return train.images, train.labels
+    return train.images
 
 
 class Judge:
-    """Tells, for a model, which images it should be unsure of; `note` says how, if not the usual way."""
+    """Tells, for a model, which images it should be unsure of; `note` says how, if not the usual way.
+
+    It reads the statistics beside the model file; without them (or with a file it cannot
+    use) it computes them from the training data if at hand, for this Judge only, and its
+    note gives the command that saves them; else it falls back to the softmax rule.
+    """
 
     def __init__(self, model, model_file, data_dir=None):
-        self.model, self.note, self.statistics = model, None, None
+        self.model, self.note, self.statistics, self.features = model, None, None, None
         softmax_rule = f"{UNSURE} falls back to the top class below {UNSURE_BELOW:.0%}"
         try:
-            feature_model, _ = _feature_model(model)
+            self.features = Features(model)
         except StatisticsError as error:
             self.note = f"{error}: {softmax_rule}."
             return
@@ -274,71 +225,41 @@ class Judge:
         if path.is_file():
             try:
                 self.statistics = load_statistics(path)
-                if self.statistics["class_means"].shape[1] != feature_model.outputs[0].shape[-1]:
+                if self.statistics["reference_features"].shape[1] != self.features.size:
                     raise StatisticsError(f"{path} holds the statistics of another model")
+                self.threshold = threshold(self.statistics)
                 return
             except StatisticsError as error:
                 self.statistics, problem = None, str(error)
         else:
             problem = f"no {path.name} beside the model"
-        training = local_training_data(data_dir)
-        if training is None:
+        images = local_training_images(data_dir)
+        if images is None:
             self.note = f"{problem}, and no training data at hand: {softmax_rule}."
             return
         started = time.perf_counter()
-        images, labels = (array[:FALLBACK_TRAINING_IMAGES] for array in training)
-        self.statistics = fit_statistics(self.model, images, labels, calibration=1000)
-        self.note = (f"{problem}: computed its statistics from {len(images):,} training images "
-                     f"({time.perf_counter() - started:.0f} s)")
-        try:  # once: the next predict.py with this model reads them
-            write_statistics(self.statistics, path)
-            self.note += f", saved as {path.name} beside it for next time."
-        except OSError as error:
-            self.note += f"; could not save them beside the model ({error.strerror or error})."
+        self.statistics = fit_statistics(self.features, images)
+        self.threshold = threshold(self.statistics)
+        self.note = (f"{problem}: computed its statistics from {int(self.statistics['training_images']):,} training images "
+                     f"({time.perf_counter() - started:.0f} s) for this run; "
+                     f"`{SAVE_COMMAND.format(model_file=model_file)}` saves them beside it.")
 
     @property
     def why(self):
+        """The sentence under predict.py's table when an answer is unsure."""
         return UNSURE_WHY if self.statistics is not None else UNSURE_WHY_SOFTMAX
+
+    @property
+    def figure_note(self):
+        """The line under an unsure prediction in predict.py's figure."""
+        return UNSURE_NOTE if self.statistics is not None else UNSURE_NOTE_SOFTMAX
 
     def __call__(self, images):
         """Class probabilities (N, 10) and unsure (N,) bool, for uint8 images (N, 28, 28)."""
-        images = np.asarray(images, np.uint8)
-        if self.statistics is None:
-            probabilities = np.asarray(self.model.predict(images[..., None], verbose=0), np.float32)
+        if self.features is None:
+            probabilities = in_batches(self.model, images)
             return probabilities, softmax_unsure(probabilities)
-        probabilities, scores = signals(self.model, images, self.statistics)
-        return probabilities, flagged(scores, self.statistics)
-
-
-def main(argv=None):
-    """python -m convlab.unsure MODEL: write the statistics of a model that has none beside it."""
-    import argparse
-    import sys
-
-    from convlab.data import DATA_DIR_HELP, VALIDATION_SIZE, load_splits
-    from convlab.tensorflow_startup import import_tensorflow
-
-    import_tensorflow()  # before recipe.py loads Keras: without TensorFlow's start-up notices
-    from convlab.recipe import SEED
-    from convlab.saved_models import ModelFileError, existing_model_file, load_model
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("model", type=Path, help="a .keras model saved by train.py")
-    parser.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
-    parser.add_argument("--seed", type=int, default=SEED, help="the --seed the model was trained with, for its "
-                        "training split (default: train.py's, %(default)s)")
-    args = parser.parse_args(argv)
-    try:
-        fix = "Pass the path of a .keras model saved by train.py, e.g. runs/RUN/cnn.keras."
-        model = load_model(existing_model_file(args.model, fix), fix)
-        data = load_splits(args.data_dir, VALIDATION_SIZE, args.seed)
-        path = save_statistics(model, data.train.images, data.train.labels, statistics_path(args.model))
-    except (DataError, ModelFileError, StatisticsError) as error:
-        sys.exit(f"error: {error}")
-    except OSError as error:
-        sys.exit(f"error: cannot write {statistics_path(args.model)}: {error.strerror or error}")
-    print(f"Wrote {path}")
-
-
-if __name__ == "__main__":
-    main()
+        features, probabilities = self.features(images)
+        if self.statistics is None:
+            return probabilities, softmax_unsure(probabilities)
+        return probabilities, knn_distance(features, self.statistics["reference_features"]) > self.threshold

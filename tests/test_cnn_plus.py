@@ -1,4 +1,5 @@
-"""The stronger CNN: it learns, its augmentation touches training batches only, and it answers with its mirror."""
+"""The stronger CNN: it learns, its augmentation touches training batches only, it answers with its mirror,
+and its experiments' variants start from the very same model."""
 
 import json
 import subprocess
@@ -100,3 +101,14 @@ def test_feature_maps_are_the_networks_for_the_image_itself(fashion_mnist):
     first_conv = keras.Model(network(model).inputs, network(model).get_layer("conv_1").output)
     np.testing.assert_allclose(maps["conv_1"], first_conv([images[..., None]], training=False), atol=1e-5)
     np.testing.assert_allclose(probabilities, model.predict(images[..., None], verbose=0), atol=1e-6)
+
+
+def test_the_experiments_without_flags_build_the_very_model_train_py_trains():
+    from benchmarks import cnn_plus_experiments as experiments
+
+    recipe, variant = build_model("cnn_plus"), experiments.variant(**experiments.RECIPE)
+    assert variant.get_config() == recipe.get_config()  # every layer, its name, settings and inputs
+    assert variant.count_params() == recipe.count_params() == 297_666
+    # A lever moved is a model changed: the comparison above can fail.
+    assert experiments.variant(interpolation="bilinear").get_config() != recipe.get_config()
+    assert experiments.variant(conv3b=True).count_params() == 380_994  # docs/cnn_plus.md's conv3b at width 0.75

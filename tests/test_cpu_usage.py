@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import cpu_usage
-from cpu_usage import Snapshot, ThreadTimes
+from benchmarks import cpu_usage
+from benchmarks.cpu_usage import Snapshot, ThreadTimes
 
 ON_LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
 

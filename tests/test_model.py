@@ -8,8 +8,8 @@ from convlab.recipe import RECIPES
 from model import build_model
 
 
-@pytest.mark.parametrize("name, parameters", [("dnn", 101_770), ("cnn", 243_786)])
-def test_course_parameter_counts(name, parameters):
+@pytest.mark.parametrize("name, parameters", [("dnn", 101_770), ("cnn", 243_786), ("cnn_plus", 297_666)])
+def test_parameter_counts_are_the_readmes(name, parameters):
     assert build_model(name).count_params() == parameters
 
 

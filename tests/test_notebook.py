@@ -92,6 +92,7 @@ def test_the_notebook_runs_top_to_bottom_on_a_clean_copy(tmp_path, monkeypatch):
     assert len(re.findall(r"^\d+/\d+ - \d+s - \d+ms/step - accuracy: ", text, re.M)) == 2  # an epoch each
     assert not [output for output in outputs if "image/png" in output.get("data", {})]  # each figure has alt text
     assert all(re.match(r'<img alt="[A-Z][^"]{20,}"', page) for page in images)
+    assert "retracing" not in text  # TensorFlow's warning when a model is traced again and again
     assert "3000 training, 5000 validation, 10000 test images" in text
     shapes = re.findall(r"(conv_\d|pool_\d) \(\w+\) +│ (\(None, \d+, \d+, 64\))", plain)
     assert shapes == [("conv_1", "(None, 26, 26, 64)"), ("pool_1", "(None, 13, 13, 64)"),

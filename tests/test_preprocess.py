@@ -158,3 +158,36 @@ def test_unreadable_files_give_one_clear_message(case, message, tmp_path, monkey
     with pytest.raises(preprocess.PhotoError) as error:
         preprocess.open_photo(path)
     assert str(error.value).startswith(message.format(path=path))
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_a_side_lit_photo_is_cropped_to_the_garment_as_its_evenly_lit_twin(index, fashion_mnist, tmp_path):
+    """One side of the table 35% brighter than the other: the background is flattened before the crop,
+    so the crop holds the garment (280 pixels at most), not the whole 520x420 photo."""
+    image = fashion_mnist[1][0][index]
+    for name, brighter in (("lit.jpg", 0.35), ("even.jpg", 0.0)):  # the same rng: the garment in the same place
+        preprocess.as_side_lit_photo(image, tmp_path / name, np.random.default_rng(index), brighter=brighter)
+    lit, even = (preprocess.steps(preprocess.open_photo(tmp_path / name)) for name in ("lit.jpg", "even.jpg"))
+    gray = lit[0][1]
+    assert gray[:, :20].mean() * 1.25 < gray[:, -20:].mean() or gray[:, -20:].mean() * 1.25 < gray[:, :20].mean()
+    assert max(lit[2][1].shape) <= 290 and max(even[2][1].shape) <= 290  # the garment's picture is 280 square
+    assert np.abs(np.subtract(lit[2][1].shape, even[2][1].shape)).max() <= 8  # measured: 0 to 5 pixels
+
+
+def test_the_background_surface_is_fitted_around_a_garment_that_reaches_the_border():
+    """A linear light, 150 to 210 across, with a dark garment covering a third of the top border: the fitted
+    background is the light itself, to within a gray level."""
+    light = np.tile(np.linspace(150, 210, 400, dtype=np.float32), (300, 1))
+    gray = light.copy()
+    gray[:200, 100:250] = 40  # from the top edge down
+    np.testing.assert_allclose(preprocess.background(gray), light, atol=1.0)
+    garment = preprocess.garment_on_black(gray)
+    assert garment[:200, 100:250].min() > 100 and garment[250:].max() <= 1.0
+
+
+@pytest.mark.parametrize("shape", [(1, 50), (50, 1), (3, 3), (1, 1), (5, 400)])
+def test_a_photo_of_a_few_pixels_or_one_pixel_tall_is_preprocessed(shape):
+    """Too little border for a surface of 6 coefficients: no error, a 28x28 image all the same."""
+    gray = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    out = preprocess.to_fashion_mnist(Image.fromarray(gray))
+    assert out.shape == (28, 28) and out.dtype == np.uint8

@@ -10,27 +10,41 @@ import pytest
 from conftest import REPO
 
 # A script is a file that runs when started: it has a __main__ guard. Every file in benchmarks/ is
-# one, but the three modules the benchmarks share.
-BENCHMARK_MODULES = ["benchmarks/course.py", "benchmarks/cpu_usage.py", "benchmarks/flops.py"]
-SCRIPTS = sorted(path.relative_to(REPO).as_posix() for path in [*REPO.glob("*.py"), *REPO.glob("benchmarks/*.py")]
-                 if 'if __name__ == "__main__":' in path.read_text())
+# one, but the package's own __init__.py and the modules the benchmarks share.
+BENCHMARK_MODULES = ["__init__", "course", "cpu_usage", "flops", "not_garments"]
+SCRIPTS = sorted(path.name for path in REPO.glob("*.py") if 'if __name__ == "__main__":' in path.read_text())
+BENCHMARKS = sorted(path.stem for path in REPO.glob("benchmarks/*.py")
+                    if 'if __name__ == "__main__":' in path.read_text())
 
 
 def test_every_benchmark_is_a_script():
-    assert sorted(path.relative_to(REPO).as_posix() for path in REPO.glob("benchmarks/*.py")
-                  if path.relative_to(REPO).as_posix() not in BENCHMARK_MODULES) == [
-        script for script in SCRIPTS if script.startswith("benchmarks/")]
+    assert sorted(path.stem for path in REPO.glob("benchmarks/*.py") if path.stem not in BENCHMARK_MODULES) == BENCHMARKS
     assert {"train.py", "visualize.py", "predict.py", "export.py"} <= set(SCRIPTS)
+
+
+def run_help(monkeypatch, run):
+    """Run a script's --help in this process, one after the other: TensorFlow starts once, not once per script."""
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout), pytest.raises(SystemExit) as exit:
+        run()
+    assert exit.value.code == 0
+    usage = stdout.getvalue()
+    assert "options:" in usage and "-h, --help" in usage
+    return usage
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_help_prints_the_usage_and_exits_0(script, monkeypatch):
-    """In this process, one after the other: TensorFlow starts once, not once per script."""
     monkeypatch.setattr(sys, "argv", [str(REPO / script), "--help"])
-    monkeypatch.syspath_prepend(str((REPO / script).parent))
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout), pytest.raises(SystemExit) as exit:
-        runpy.run_path(str(REPO / script), run_name="__main__")
-    assert exit.value.code == 0
-    usage = stdout.getvalue()
-    assert usage.startswith(f"usage: {script.split('/')[-1]} ") and "options:" in usage and "-h, --help" in usage
+    usage = run_help(monkeypatch, lambda: runpy.run_path(str(REPO / script), run_name="__main__"))
+    assert usage.startswith(f"usage: {script} ")
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_every_benchmark_runs_as_a_module_of_the_package(name, monkeypatch):
+    """`python -m benchmarks.NAME --help`, from the repository root, with no sys.path of its own."""
+    monkeypatch.setattr(sys, "argv", ["-m", "--help"])
+    monkeypatch.delitem(sys.modules, f"benchmarks.{name}", raising=False)  # imported by another: run it afresh
+    monkeypatch.chdir(REPO)
+    usage = run_help(monkeypatch, lambda: runpy.run_module(f"benchmarks.{name}", run_name="__main__", alter_sys=True))
+    assert usage.startswith(f"usage: {name}.py ")

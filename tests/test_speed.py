@@ -1,4 +1,4 @@
-"""benchmarks/speed.py: its short modes run end to end and record the CPU next to every time."""
+"""benchmarks/speed.py and whole_run.py: their short modes run end to end and record the CPU next to every time."""
 
 import json
 
@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow  # each runs TensorFlow for 20 to 40 s
 
 
 def test_smoke_records_cpu_time_for_every_window_and_epoch(tmp_path):
-    result = run_script("benchmarks/speed.py", "--smoke", "--out", tmp_path)
+    result = run_script("-m", "benchmarks.speed", "--smoke", "--out", tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(next(tmp_path.glob("speed-*.json")).read_text())
     results, cores = report["results"], report["machine"]["cores"]
@@ -26,7 +26,7 @@ def test_smoke_records_cpu_time_for_every_window_and_epoch(tmp_path):
 
 
 def test_whole_run_smoke_times_both_sides_in_turn(tmp_path):
-    result = run_script("benchmarks/speed.py", "--whole-run", "--smoke", "--repeats", "1", "--out", tmp_path)
+    result = run_script("-m", "benchmarks.whole_run", "--smoke", "--repeats", "1", "--out", tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(next(tmp_path.glob("whole-run-*.json")).read_text())["results"]
     assert report["commands"]["project"].endswith("train.py --limit 2000 --epochs 1")
@@ -42,7 +42,7 @@ def test_whole_run_smoke_times_both_sides_in_turn(tmp_path):
 
 
 def test_whole_run_stops_at_once_on_flags_train_py_refuses(tmp_path):
-    result = run_script("benchmarks/speed.py", "--whole-run", "--smoke", "--repeats", "1", "--out", tmp_path,
+    result = run_script("-m", "benchmarks.whole_run", "--smoke", "--repeats", "1", "--out", tmp_path,
                         "--train-flags=--epochs 0")
     assert result.returncode == 1
     assert "error: the project run failed (exit code 2)" in result.stderr
