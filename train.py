@@ -48,8 +48,8 @@ def make_parser():
         "(default: a new folder under runs/, named by date, time and models)")
     add("--limit", type=cli.integer(1, TRAIN_IMAGES), help="train on the first N training images only")
     add("--validation-size", type=cli.integer(0, TRAIN_IMAGES - 1, f" (of the {TRAIN_IMAGES} training images)"),
-        default=VALIDATION_SIZE, help="training images held out to monitor each epoch, 0 for none (default: %(default)s)")
-    add("--target-accuracy", type=cli.fraction, help="stop a model once its validation accuracy reaches this (e.g. 0.91)")
+        default=VALIDATION_SIZE, help="training images held out to watch each epoch, 0 for none (default: %(default)s)")
+    add("--target-accuracy", type=cli.fraction, help="stop a model once its validation accuracy reaches it, e.g. 0.91")
     add("--precision", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
         help="auto (the default): mixed bfloat16 on hardware with native bf16, else float32")
     add("--strategy", choices=["auto", "none", "mirrored", "multiworker"], default="auto",

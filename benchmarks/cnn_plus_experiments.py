@@ -38,8 +38,7 @@ from keras import layers  # noqa: E402
 from benchmarks import cpu_usage  # noqa: E402
 from benchmarks.flops import training_flops  # noqa: E402
 from convlab import hardware, recipe  # noqa: E402
-from convlab.data import (DATA_DIR_HELP, INPUT_SHAPE, NUM_CLASSES, load_splits, to_dataset,  # noqa: E402
-                          training_dataset)
+from convlab.data import DATA_DIR_HELP, INPUT_SHAPE, NUM_CLASSES, load_splits, to_dataset, training_dataset  # noqa: E402
 from convlab.recipe import RECIPES  # noqa: E402
 from model import conv_bn_relu, with_mirror  # noqa: E402
 

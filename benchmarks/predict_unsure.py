@@ -41,8 +41,15 @@ import numpy as np  # noqa: E402
 
 from benchmarks.not_garments import HELD_OUT, NOT_GARMENTS, TUNING, examples, rotated  # noqa: E402
 from convlab import files, hardware, preprocess, unsure  # noqa: E402
-from convlab.data import (CLASS_NAMES, DATA_DIR_HELP, NUM_CLASSES, VALIDATION_SIZE, DataError,  # noqa: E402
-                          load_splits, load_test_images)
+from convlab.data import (  # noqa: E402
+    CLASS_NAMES,
+    DATA_DIR_HELP,
+    NUM_CLASSES,
+    VALIDATION_SIZE,
+    DataError,
+    load_splits,
+    load_test_images,
+)
 from convlab.recipe import SEED  # noqa: E402
 from convlab.saved_models import ModelFileError, load_model, model_or_latest, network  # noqa: E402
 
@@ -83,7 +90,8 @@ def fit_statistics(features, head, images, labels):
     pixels = images.reshape(len(images), -1).astype(np.float32) / 255
     pixel_mean = pixels.mean(axis=0)
     _, _, patterns = np.linalg.svd(pixels - pixel_mean, full_matrices=False)
-    statistics.update({"class_means": means.astype(np.float32), "precision": np.linalg.inv(covariance).astype(np.float32),
+    statistics.update({"class_means": means.astype(np.float32),
+                       "precision": np.linalg.inv(covariance).astype(np.float32),
                        "pixel_mean": pixel_mean, "pixel_patterns": patterns[:PIXEL_COMPONENTS].astype(np.float32)})
     garments, _ = unsure.calibration_split(images)
     for name, group in (("images", garments), ("photos", as_photos(garments))):

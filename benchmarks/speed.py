@@ -45,8 +45,16 @@ from benchmarks import course as notebook  # noqa: E402
 from benchmarks import cpu_usage  # noqa: E402
 from benchmarks.flops import training_flops  # noqa: E402
 from convlab import files, hardware, recipe  # noqa: E402
-from convlab.data import (DATA_DIR_HELP, VALIDATION_SIZE, DataError, Images, load_fashion_mnist,  # noqa: E402
-                          split_validation, to_dataset, training_dataset)
+from convlab.data import (  # noqa: E402
+    DATA_DIR_HELP,
+    VALIDATION_SIZE,
+    DataError,
+    Images,
+    load_fashion_mnist,
+    split_validation,
+    to_dataset,
+    training_dataset,
+)
 from convlab.recipe import RECIPES  # noqa: E402
 from model import build_model  # noqa: E402
 
@@ -147,7 +155,7 @@ def race(train, test, max_epochs, targets):
     project_epochs = min(max_epochs, RECIPES["cnn"].epochs)
     project = Project("cnn", train, test, project_epochs)
     results = {}
-    for side, epochs in ((course, max_epochs), (project, project_epochs)):
+    for side, _ in ((course, max_epochs), (project, project_epochs)):
         results[side.label] = {"precision": side.precision, "batch_size": side.batch_size,
                                  "epoch_seconds": [], "epoch_cpu_seconds": [], "test_accuracy": [], "epochs": []}
     for epoch in range(max_epochs):
@@ -241,7 +249,8 @@ def table(results):
     rows = [f"{'measure':<36}{'course':>14}{'project':>14}{'ratio':>9}"]
     for name in ("dnn", "cnn"):
         course, project = results[f"{name}_throughput"]["course"], results[f"{name}_throughput"]["project"]
-        for key, label in (("images_per_second_best", "images/s, best"), ("images_per_second_median", "images/s, median")):
+        for key, label in (("images_per_second_best", "images/s, best"),
+                           ("images_per_second_median", "images/s, median")):
             rows.append(f"{f'{name.upper()} {label}':<36}{course[key]:>14,}{project[key]:>14,}"
                         f"{ratio(course[key], project[key]):>9}")
         key = "cpu_ms_per_image_median"

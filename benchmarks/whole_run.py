@@ -117,8 +117,8 @@ def main(argv=None):
     parser.add_argument("--train-flags", default="", metavar="'FLAGS'",
                         help="flags for train.py, e.g. --train-flags='--epochs 5' (default: none)")
     parser.add_argument("--course-run", action="store_true",
-                        help=f"only the course's notebook: both models, {notebook.EPOCHS} epochs on all training images, "
-                             "then tested; writes results.json to --out")
+                        help=f"only the course's notebook: both models, {notebook.EPOCHS} epochs on all training "
+                             "images, then tested; writes results.json to --out")
     parser.add_argument("--seed", type=int, default=0,
                         help="--course-run: seeds the weights and the shuffling (default: %(default)s)")
     parser.add_argument("--smoke", action="store_true",

@@ -42,7 +42,7 @@ class Training:
     loaded into the model here, so a damaged one stops the run before any training.
     """
 
-    def __init__(self, settings, model, run_folder, cluster, logging=Logging(), resume=False):
+    def __init__(self, settings, model, run_folder, cluster, logging, resume=False):
         self.settings, self.cluster, self.backups = settings, cluster, run_folder.backups
         name = settings.model
         backup = Backup(run_folder.backup(name))

@@ -318,7 +318,8 @@ def read_idx(path):
     if md5 != expected_md5:
         raise DataError(
             f"{path} is corrupt or not the original file: its MD5 is {md5}, "
-            f"{'Zalando' if gzipped else 'the unzipped original'}'s is {expected_md5}.\nDelete it and download it again from {ZALANDO_URL}."
+            f"{'Zalando' if gzipped else 'the unzipped original'}'s is {expected_md5}.\n"
+            f"Delete it and download it again from {ZALANDO_URL}."
         )
     return data
 
@@ -330,7 +331,8 @@ def _parse_idx(raw, path, magic, count):
     header = np.frombuffer(raw[:header_size], ">i4").tolist() if len(raw) >= header_size else None
     if header is None or header[0] != magic:
         found = "a short file" if header is None else f"magic number {header[0]}"
-        raise DataError(f"{path} is not an IDX file of the expected kind: expected magic number {magic}, found {found}.")
+        raise DataError(f"{path} is not an IDX file of the expected kind: expected magic number {magic}, "
+                        f"found {found}.")
     if header[1:] != dims:
         raise DataError(f"{path} has shape {tuple(header[1:])}, expected {tuple(dims)}.")
     data = np.frombuffer(raw, np.uint8, offset=header_size)

@@ -210,7 +210,8 @@ def conv_filters(kernels, layer_name):
             shown = axis.imshow(kernels[..., index] / (limit or 1), cmap="RdBu_r", vmin=-1, vmax=1)
             axis.set_title(f"{index}: ±{limit:.2f}", fontsize=8, pad=2)
     figure.colorbar(shown, ax=axes, shrink=0.6, ticks=[-1, 0, 1],
-                    label="weight ÷ the filter's largest |weight|\n(red adds the pixel, blue subtracts it, white ignores it)")
+                    label="weight ÷ the filter's largest |weight|\n"
+                          "(red adds the pixel, blue subtracts it, white ignores it)")
     figure.suptitle(f"The {count} learned 3x3 filters of {layer_name}, each scaled to its own largest weight\n"
                     "(above each: its number, then that weight)", fontsize=12)
     return figure
@@ -365,7 +366,8 @@ def learning(learning, image, caption, histories, model_name, filters=8, maps=4)
             shown = grid[row, column].imshow(kernels[row, :, :, index] / limit, cmap="RdBu_r", vmin=-1, vmax=1)
         grid[0, column].set_title(f"{learning.layer}\nfilter {index}", fontsize=8)
     left.colorbar(shown, ax=grid[:, :len(chosen)], location="bottom", shrink=0.6, ticks=[-1, 0, 1],
-                  label="weight ÷ the filter's largest |weight| over these epochs\n(red adds the pixel, blue subtracts)")
+                  label="weight ÷ the filter's largest |weight| over these epochs\n"
+                        "(red adds the pixel, blue subtracts)")
     column = len(chosen)
     for name, indices in picked.items():
         for index in indices:
@@ -429,8 +431,9 @@ def accuracy_against_time(results):
     figure, axis = plt.subplots(figsize=(7.5, 4.6), layout="constrained")
     for name, result in results.items():
         axis.plot(result["train_seconds"], result["test_accuracy"], "o", ms=7)
-        axis.annotate(f"{name} ({result['parameters']:,} parameters)", (result["train_seconds"], result["test_accuracy"]),
-                      textcoords="offset points", xytext=(6, 4), fontsize=8)
+        axis.annotate(f"{name} ({result['parameters']:,} parameters)",
+                      (result["train_seconds"], result["test_accuracy"]), textcoords="offset points", xytext=(6, 4),
+                      fontsize=8)
     axis.set(xlabel="training time (s)", ylabel="test accuracy", title="Test accuracy against training time")
     axis.set_xlim(0, max(result["train_seconds"] for result in results.values()) * 1.35)
     axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1))

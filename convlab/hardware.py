@@ -12,7 +12,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-
 # --precision value -> Keras dtype policy. "Mixed" computes in 16 bits and keeps
 # the weights (and, in model.py, the softmax) in float32.
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}

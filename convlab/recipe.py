@@ -128,7 +128,7 @@ class Settings:
 
 
 def optimizer(peak, total_steps):
-    """Adam on the warm-up + cosine schedule to `peak` over `total_steps`: what every model of the recipe trains with."""
+    """Adam on the warm-up + cosine schedule to `peak` over `total_steps`: every model of the recipe trains with it."""
     import keras
 
     return keras.optimizers.Adam(learning_rate_schedule(peak, total_steps))
@@ -158,8 +158,8 @@ def duration(seconds):
 def estimate(settings, images, validation_images, epochs_left, precision):
     """How long the training ahead takes at this machine's measured speed, or None where it was never
     measured at this size: the newest finished run in runs/ that trained this model on as many images, with
-    the same batch size, precision and validation images. Another size's speed would mislead (a quick run's epochs are mostly
-    start-up), so there is then no estimate before the first epoch."""
+    the same batch size, precision and validation images. Another size's speed would mislead (a quick run's
+    epochs are mostly start-up), so there is then no estimate before the first epoch."""
     seconds = runs.seconds_per_epoch(settings.model, images, settings.batch_size, precision, validation_images)
     if seconds is None or not epochs_left:
         return None

@@ -326,7 +326,8 @@ def describe_run(run_folder, latest=False):
                           + (" +snapshots" if m.get("snapshots_file") else "")
                           for name, m in models.items())
     except (files.DamagedFileError, RunError, KeyError, TypeError, ValueError) as error:
-        detail = str(error) if isinstance(error, (files.DamagedFileError, RunError)) else "a model's results are incomplete"
+        detail = (str(error) if isinstance(error, (files.DamagedFileError, RunError))
+                  else "a model's results are incomplete")
         return "damaged", detail.splitlines()[0]
     return status, shown or "-"
 
@@ -334,7 +335,7 @@ def describe_run(run_folder, latest=False):
 def seconds_per_epoch(name, images, batch_size, precision, validation_images):
     """The seconds an epoch of model `name` took in the run that finished last training it at this size (as many
     training and validation images, the same batch size and precision); None where none did."""
-    for folder, results in finished_runs():
+    for _, results in finished_runs():
         model, settings = results["models"].get(name), results.get("settings", {})
         try:
             same = (model.get("train_images") == images and model.get("validation_images") == validation_images

@@ -240,7 +240,8 @@ class Judge:
         started = time.perf_counter()
         self.statistics = fit_statistics(self.features, images)
         self.threshold = threshold(self.statistics)
-        self.note = (f"{problem}: computed its statistics from {int(self.statistics['training_images']):,} training images "
+        images = int(self.statistics["training_images"])
+        self.note = (f"{problem}: computed its statistics from {images:,} training images "
                      f"({time.perf_counter() - started:.0f} s) for this run; "
                      f"`{SAVE_COMMAND.format(model_file=model_file)}` saves them beside it.")
 

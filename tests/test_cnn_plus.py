@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import run_script
 from convlab import feature_maps
 from convlab.saved_models import load_model, network
+from helpers import run_script
 from model import build_model, with_mirror
 
 # A Python that imports nothing of this project: what a user's own script does with a saved model.

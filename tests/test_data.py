@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import DATA_DIR, NO_DATA, REPO, copy_project, new_user_env
 from convlab.data import FILES, TEST_FILES, DataError, load_fashion_mnist, load_test_images, split_validation
+from helpers import DATA_DIR, NO_DATA, REPO, copy_project, new_user_env
 
 
 def test_real_files_load_with_the_documented_shapes(fashion_mnist):

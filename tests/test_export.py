@@ -1,8 +1,7 @@
 """export.py: the SavedModel and the TFLite file predict what the .keras model predicts; bad input is refused whole."""
 
-import shutil
-
 import re
+import shutil
 
 import keras
 import numpy as np
@@ -10,9 +9,9 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter  # LiteRT, the runtime phones use
 
-from convlab import files, runs
 import export
-from conftest import DATA_DIR, REPO, copy_project, mixed_bfloat16_copy, run_script
+from convlab import files, runs
+from helpers import DATA_DIR, REPO, copy_project, mixed_bfloat16_copy, run_script
 from model import build_model, with_mirror
 
 TEST_IMAGES = 200

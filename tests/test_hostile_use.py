@@ -21,8 +21,8 @@ import pytest
 import export
 import predict
 import train
-from conftest import DATA_DIR, REPO, SCRIPT_ENV, copy_project, run_script
 from convlab import files, report, runs
+from helpers import DATA_DIR, REPO, SCRIPT_ENV, copy_project, run_script
 
 TINY = ["--models", "dnn", "--limit", "500", "--validation-size", "100", "--epochs", "2"]
 

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import run_script
 from convlab import learning, recipe, runs, snapshots
+from helpers import run_script
 from model import build_model
 
 

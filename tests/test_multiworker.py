@@ -14,8 +14,7 @@ import keras
 import pytest
 
 from convlab import cluster, files
-
-from conftest import REPO, SCRIPT_ENV
+from helpers import REPO, SCRIPT_ENV
 
 # Multi-worker training patches private methods of Keras' fit(), so train.py refuses it on a Keras it
 # was not tested with (the last test below checks that message); there the runs below cannot start.
@@ -104,8 +103,9 @@ def test_two_workers_train_as_one_and_only_the_chief_keeps_results(tmp_path):
     assert [row["epoch"] for row in history(tmp_path / "out0")] == [1, 2]
 
     import keras
+
     from convlab.data import load_fashion_mnist, to_dataset
-    from conftest import DATA_DIR
+    from helpers import DATA_DIR
 
     _, (x_test, y_test) = load_fashion_mnist(DATA_DIR)
     model = keras.models.load_model(tmp_path / "out0" / "cnn.keras")
@@ -176,7 +176,8 @@ def test_bad_tf_config_is_refused_with_one_message(value, message):
 def test_bad_tf_config_stops_train_py_before_anything_is_written(tmp_path):
     result, _ = run_with_tf_config("{cluster: worker}", tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("error: TF_CONFIG is not valid JSON"), result.stderr[-1000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: TF_CONFIG is not valid JSON"), result.stderr[-1000:]
     assert "Traceback" not in result.stderr
     assert not any(tmp_path.iterdir())
 

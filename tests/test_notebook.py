@@ -11,7 +11,7 @@ import nbformat
 import papermill
 import pytest
 
-from conftest import DATA_DIR, REPO, copy_project
+from helpers import DATA_DIR, REPO, copy_project
 
 NOTEBOOK = REPO / "notebooks" / "convolutions.ipynb"
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

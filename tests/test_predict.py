@@ -14,7 +14,8 @@ from PIL import Image
 
 import predict
 from convlab import figures, preprocess, unsure
-from conftest import REPO, SCRIPT_ENV, as_photo, run_script
+from convlab.preprocess import as_photo
+from helpers import REPO, SCRIPT_ENV, run_script
 from model import build_model, with_mirror
 
 ROUND_TRIP_IMAGES = 300
@@ -388,7 +389,7 @@ def test_a_model_without_statistics_says_how_it_judges_and_save_statistics_keeps
                                                                                       monkeypatch, capsys):
     """--save-statistics writes them beside the model, and the next run reads them; without them and without
     training data, the softmax rule, one line saying so."""
-    from conftest import DATA_DIR
+    from helpers import DATA_DIR
 
     _, model_file = trained_cnn
     older = tmp_path / "older" / "cnn.keras"

@@ -136,7 +136,8 @@ def test_an_unreadable_file_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "open", refuse)
     with pytest.raises(preprocess.PhotoError) as error:
         preprocess.open_photo(tmp_path / "secret.jpg")
-    assert str(error.value) == f"cannot read {tmp_path / 'secret.jpg'}: permission denied. Check the file's permissions."
+    assert str(error.value) == (f"cannot read {tmp_path / 'secret.jpg'}: permission denied. "
+                                "Check the file's permissions.")
 
 
 @pytest.mark.parametrize("case, message", [

@@ -15,7 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import train
 from convlab import callbacks, cluster, files, recipe, runs, snapshots
 from convlab.data import Images, Splits
-from conftest import REPO, SCRIPT_ENV, copy_project, run_script
+from helpers import REPO, SCRIPT_ENV, copy_project, run_script
 
 QUICK = ["--limit", "3000", "--validation-size", "1000", "--models", "cnn"]
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from convlab import files, runs
 import export
 import predict
 import train
 import visualize
-from conftest import DATA_DIR, copy_project, run_script
+from convlab import files, runs
+from helpers import DATA_DIR, copy_project, run_script
 
 TINY = ["--limit", "500", "--validation-size", "100"]
 FIRST, SECOND = ["--models", "dnn", "--epochs", "1"], ["--models", "cnn", "--epochs", "1"]

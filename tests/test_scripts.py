@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 # A script is a file that runs when started: it has a __main__ guard. Every file in benchmarks/ is
 # one, but the package's own __init__.py and the modules the benchmarks share.
@@ -18,7 +18,8 @@ BENCHMARKS = sorted(path.stem for path in REPO.glob("benchmarks/*.py")
 
 
 def test_every_benchmark_is_a_script():
-    assert sorted(path.stem for path in REPO.glob("benchmarks/*.py") if path.stem not in BENCHMARK_MODULES) == BENCHMARKS
+    found = sorted(path.stem for path in REPO.glob("benchmarks/*.py") if path.stem not in BENCHMARK_MODULES)
+    assert found == BENCHMARKS
     assert {"train.py", "visualize.py", "predict.py", "export.py"} <= set(SCRIPTS)
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import run_script
+from helpers import run_script
 
 pytestmark = pytest.mark.slow  # each runs TensorFlow for 20 to 40 s
 

@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
 from convlab.tensorflow_startup import worth_showing
+from helpers import REPO
 
 # What TensorFlow 2.21 prints as it loads on a machine with no NVIDIA driver (timestamps shortened).
 NO_GPU_NOTICES = [
@@ -63,7 +63,8 @@ def test_the_filter_catches_what_the_library_writes_to_the_process_stderr(tmp_pa
         "    os.write(2, line.encode())\n"
         "config = types.SimpleNamespace(list_physical_devices=lambda kind: [])\n")
     result = subprocess.run(
-        [sys.executable, "-c", "from convlab import tensorflow_startup; tensorflow_startup.import_tensorflow(); print('done')"],
+        [sys.executable, "-c",
+         "from convlab import tensorflow_startup; tensorflow_startup.import_tensorflow(); print('done')"],
         cwd=REPO, env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"},
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

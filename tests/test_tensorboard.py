@@ -9,12 +9,10 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from convlab import files, runs
 import train
+from convlab import files, runs, tensorboard_logging
 
-from convlab import tensorboard_logging
-
-EPOCHS = 3  # conftest.short_run's
+EPOCHS = 3  # the short_run fixture's (conftest.py)
 QUICK = ["--limit", "2000", "--validation-size", "500", "--epochs", "2"]
 
 
@@ -45,7 +43,8 @@ def test_scalars_hold_one_value_per_epoch_and_match_the_history(logged_run, mode
     out, _ = logged_run
     folder = runs.RunFolder(out)
     history = files.read_json(folder.history(model))
-    train_logs, validation_logs = summaries(folder.logs / model / "train"), summaries(folder.logs / model / "validation")
+    train_logs = summaries(folder.logs / model / "train")
+    validation_logs = summaries(folder.logs / model / "validation")
 
     assert sorted(train_logs) == ["epoch_accuracy", "epoch_learning_rate", "epoch_loss"]
     assert {"epoch_accuracy", "epoch_loss"} <= set(validation_logs)
@@ -103,12 +102,14 @@ def test_a_resumed_run_logs_the_input_image_once(tmp_path):
     from convlab import tensorboard_logging
 
     inputs = keras.Input((28, 28, 1))
-    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(keras.layers.Conv2D(2, 3, name="conv")(inputs))))
+    maps_of = keras.layers.Conv2D(2, 3, name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(maps_of)))
     model.compile("adam", "sparse_categorical_crossentropy")
     image = np.zeros((28, 28), np.uint8)
-    for epoch, fresh in [(0, True), (1, False)]:  # a run stopped after epoch 1, then resumed
+    for epoch in (0, 1):  # a run stopped after epoch 1, then resumed
         maps = tensorboard_logging.FeatureMapImages(tmp_path, image, "a black square")
-        model.fit(image[None, ..., None], np.zeros(1), initial_epoch=epoch, epochs=epoch + 1, verbose=0, callbacks=[maps])
+        model.fit(image[None, ..., None], np.zeros(1), initial_epoch=epoch, epochs=epoch + 1, verbose=0,
+                  callbacks=[maps])
     images = summaries(tmp_path)
     assert {tag: [step for step, _ in values] for tag, (_, values) in images.items()} == {
         "input": [0], "conv": [0, 1]}

@@ -5,9 +5,9 @@ import json
 import keras
 import pytest
 
-from convlab import report
 import train
-from conftest import run_script
+from convlab import report
+from helpers import run_script
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -26,8 +26,10 @@ from conftest import run_script
     (["--models", "cnn:32,32", "cnn:032,32"], "--models lists a model twice"),
     (["--models", "cnn:32,32,32,32"], "--models: cnn:32,32,32,32: the cnn takes 1 to 3 conv blocks"),
     (["--models", "cnn:99999"], "--models: cnn:99999: each conv block takes 1 to 1024 filters"),
-    (["--limit", "60000"], "--limit 60000 is more than the 55000 training images left after holding out --validation-size 5000"),
-    (["--validation-size", "60000"], "argument --validation-size: must be from 0 to 59,999 (of the 60000 training images)"),
+    (["--limit", "60000"],
+     "--limit 60000 is more than the 55000 training images left after holding out --validation-size 5000"),
+    (["--validation-size", "60000"],
+     "argument --validation-size: must be from 0 to 59,999 (of the 60000 training images)"),
     (["--validation-size", "-5"], "argument --validation-size: must be from 0 to 59,999"),
     (["--learning-rate", "-0.1"], "argument --learning-rate: must be a positive number, got -0.1"),
     (["--learning-rate", "nan"], "argument --learning-rate: must be a positive number, got nan"),
@@ -109,14 +111,17 @@ def test_comparison_table_and_verdict_are_printed(short_run):
     assert ("model           conv stack    params  epochs  train time  s/epoch  val acc  test acc  test loss"
             in stdout)
     assert "cnn                 64, 64   243,786       3" in stdout
-    assert "A quick run (dnn, cnn: fewer images or epochs than the recipe): these numbers are not the lesson's." in stdout
+    assert ("A quick run (dnn, cnn: fewer images or epochs than the recipe): these numbers are not the lesson's."
+            in stdout)
     assert f"CNN vs DNN: {gain:+.1f} points test accuracy" in stdout
 
 
 def test_comparison_verdict_counts_errors():
     table = report.comparison_table({
-        "dnn": {"parameters": 1, "epochs": 1, "train_seconds": 1, "val_accuracy": 0.88, "test_accuracy": 0.88, "test_loss": 0.3},
-        "cnn": {"parameters": 2, "epochs": 1, "train_seconds": 2, "val_accuracy": None, "test_accuracy": 0.91, "test_loss": 0.2},
+        "dnn": {"parameters": 1, "epochs": 1, "train_seconds": 1, "val_accuracy": 0.88, "test_accuracy": 0.88,
+                "test_loss": 0.3},
+        "cnn": {"parameters": 2, "epochs": 1, "train_seconds": 2, "val_accuracy": None, "test_accuracy": 0.91,
+                "test_loss": 0.2},
     })  # full runs: no quick-run line
     assert table.splitlines()[-1] == "CNN vs DNN: +3.0 points test accuracy, 25% fewer test errors"
 

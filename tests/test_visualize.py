@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import visualize
-from conftest import DATA_DIR, as_photo, copy_project, run_script
 from convlab import feature_maps
 from convlab.data import TEST_FILES
+from convlab.preprocess import as_photo
 from convlab.saved_models import load_model
+from helpers import DATA_DIR, copy_project, run_script
 from model import build_model
 
 # Pixels (height, width) = figsize in inches x 100 dpi, for the course CNN and three images.

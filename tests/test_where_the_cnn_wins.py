@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import run_script
 from convlab import comparison, report
 from convlab.data import Images
+from helpers import run_script
 from model import build_model
 
 
