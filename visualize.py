@@ -178,19 +178,19 @@ def show_learning(args):
 
 
 def show_shifts(args):
-    from convlab import report
-    from convlab.recipe import BATCH_SIZE
-
     model_file = model_or_latest(args.model)
     run_folder = runs.RunFolder(model_file.parent)
     names = [name for name in run_folder.read_results().get("models", {}) if run_folder.model(name).is_file()]
     x_test, y_test = load_test_images(args.data_dir)
+    models = {name: load_model(run_folder.model(name)) for name in names or [runs.model_name(model_file)]}
+    from convlab import report  # after load_model, which loads TensorFlow without its start-up notices
+    from convlab.recipe import BATCH_SIZE
+
     accuracies = {}
-    for name in names or [runs.model_name(model_file)]:
-        model = load_model(run_folder.model(name))
+    for name, model in models.items():
         # Predicted as train.py evaluates, so that 0 px is the plain test accuracy (exactly, for a float32 run).
         accuracies[name] = comparison.accuracy_under_shifts(
-            lambda images: report.predict(model, Images(images, y_test), BATCH_SIZE), x_test, y_test)
+            lambda images, model=model: report.predict(model, Images(images, y_test), BATCH_SIZE), x_test, y_test)
         print(f"{name}: test accuracy with every image moved by " + ", ".join(
             f"{pixels} px {accuracy:.1%}" for pixels, accuracy in accuracies[name].items())
               + " (up, down, left and right averaged)")

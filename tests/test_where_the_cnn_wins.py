@@ -63,6 +63,7 @@ def test_visualize_shifts_measures_every_model_of_the_run(short_run):
         assert f"{name}: test accuracy with every image moved by 0 px {models[name]['test_accuracy']:.1%}, 1 px " \
                in result.stdout
     assert (out / "shifted_accuracy.png").is_file()
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines() if line.startswith("Using ")]
 
 
 @pytest.fixture(scope="module")
