@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convlab import convolution, explorer, feature_maps, figures, files, preprocess, runs
+from convlab import convolution, explorer_page, feature_maps, figures, files, preprocess, runs
 from convlab.data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, load_test_images
 from convlab.saved_models import ModelFileError, load_model, model_or_latest
 
@@ -172,7 +172,7 @@ def sample_photo(shrink=3):
     return gray[: rows * shrink, : cols * shrink].reshape(rows, shrink, cols, shrink).mean(axis=(1, 3))
 
 
-# --- explorer: the CNN at work in an interactive page (convlab/explorer.py, explorer/) --------
+# --- explorer: the CNN at work in an interactive page (convlab/explorer_page/) -------------
 
 
 def write_explorer(args):
@@ -182,11 +182,11 @@ def write_explorer(args):
     if problem:
         raise VisualizeError(f"cannot write into --out {out}: {problem}.\n" + files.PASS_AN_OUT)
     x_test, y_test = load_test_images(args.data_dir)
-    cnn = explorer.load_runnable(model_file)
+    cnn = explorer_page.load_runnable(model_file)
     feature_layers(cnn, model_file)  # refuse a model without convolutions
-    dnn_file = explorer.dnn_beside(model_file)
-    dnn = explorer.load_runnable(dnn_file) if dnn_file else None
-    write(explorer.page(cnn, model_file, dnn, dnn_file, x_test, y_test), runs.RunFolder(out).explorer_page)
+    dnn_file = explorer_page.dnn_beside(model_file)
+    dnn = explorer_page.load_runnable(dnn_file) if dnn_file else None
+    write(explorer_page.page(cnn, model_file, dnn, dnn_file, x_test, y_test), runs.RunFolder(out).explorer_page)
 
 
 # --- loading and checking -----------------------------------------------------------

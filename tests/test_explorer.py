@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import browser
-from convlab import explorer, feature_maps
+from convlab import explorer_page, feature_maps
 import visualize
 from browser import CHROMIUM, NO_CHROMIUM
 from convlab.data import CLASS_NAMES
@@ -28,7 +28,7 @@ AGREEMENT = 1e-4  # float32 in Keras and in the page: only the order of the addi
 
 
 def self_test(page, tmp_path):
-    return browser.self_test(page, CHROMIUM, tmp_path / "chromium")
+    return browser.self_test(page, tmp_path / "chromium")
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_any_conv_stack_train_py_builds(conv_filters, trained, fashion_mnist, tm
     cnn = build_model("cnn", conv_filters)  # untrained: random filters are as good a test of the arithmetic
     page = tmp_path / "explorer.html"
     _, (x_test, y_test) = fashion_mnist
-    page.write_text(explorer.page(cnn, tmp_path / "cnn.keras", None, None, x_test, y_test))
+    page.write_text(explorer_page.page(cnn, tmp_path / "cnn.keras", None, None, x_test, y_test))
     results = self_test(page, tmp_path)
     images = x_test[: results["images"]]
     layer_maps, expected = keras_answers(cnn, images)
@@ -134,7 +134,7 @@ def test_mixed_bfloat16_model_stays_within_bfloat16_rounding(model_dir, fashion_
     cnn = mixed_bfloat16_copy(model_dir / "cnn.keras")
     page = tmp_path / "explorer.html"
     _, (x_test, y_test) = fashion_mnist
-    page.write_text(explorer.page(cnn, tmp_path / "cnn.keras", None, None, x_test, y_test))
+    page.write_text(explorer_page.page(cnn, tmp_path / "cnn.keras", None, None, x_test, y_test))
     results = self_test(page, tmp_path)
     expected = cnn.predict(x_test[: results["images"], ..., None], verbose=0)
     difference = np.abs(np.array(results["cnn"]) - expected).max()
@@ -160,11 +160,11 @@ def cnn_plus_page(fashion_mnist, tmp_path_factory):
             layer.moving_variance.assign(rng.uniform(0.05, 0.5, n))
     folder = tmp_path_factory.mktemp("cnn_plus")
     with_mirror(model).save(folder / "cnn_plus.keras")
-    model = explorer.load_runnable(folder / "cnn_plus.keras")
+    model = explorer_page.load_runnable(folder / "cnn_plus.keras")
     assert model.name == "cnn_plus"
     _, (x_test, y_test) = fashion_mnist
     page = folder / "explorer.html"
-    page.write_text(explorer.page(model, folder / "cnn_plus.keras", None, None, x_test, y_test))
+    page.write_text(explorer_page.page(model, folder / "cnn_plus.keras", None, None, x_test, y_test))
     return model, page
 
 
@@ -172,7 +172,7 @@ def test_cnn_plus_packs_as_keras_runs_it_at_inference(cnn_plus_page):
     """Batch norm folded into its conv, the ReLU layer made the conv's activation, dropout and
     augmentation left out: 11 layers where Keras has 25."""
     model, _ = cnn_plus_page
-    layers = explorer.page_layers(model)
+    layers = explorer_page.page_layers(model)
     assert [(layer["name"], layer.get("folded")) for layer in layers] == [
         ("rescale", None), ("conv_1", ["bn_1", "relu_1"]), ("pool_1", None),
         ("conv_2a", ["bn_2a", "relu_2a"]), ("conv_2b", ["bn_2b", "relu_2b"]), ("pool_2", None),
@@ -222,7 +222,7 @@ def test_cnn_plus_page_agrees_with_keras(cnn_plus_page, fashion_mnist, tmp_path)
     (keras.layers.LayerNormalization(), "LayerNormalization"),
 ])
 def test_what_the_page_cannot_compute_as_keras_does_is_named(layer, problem):
-    assert explorer.problem(layer) == problem
+    assert explorer_page.problem(layer) == problem
 
 
 def save_model(model, path):
@@ -371,8 +371,12 @@ def test_keyboard_reaches_the_maps_and_the_enlarged_map(open_page):
     outline = tab.evaluate("(e => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth])"
                            "(document.activeElement)")
     assert outline[0] != "none" and float(outline[1].rstrip("px")) >= 2, "no visible focus"
+    columns = int(tab.evaluate("getComputedStyle(document.activeElement.parentNode).getPropertyValue('--columns')"))
     tab.keyboard.press("ArrowRight")
-    tab.keyboard.press("ArrowDown")  # 8 maps a row
+    tab.keyboard.press("ArrowDown")  # a row of maps down
+    assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == f"conv_1 filter {1 + columns}"
+    for _ in range(1 + columns - 9):
+        tab.keyboard.press("ArrowLeft")
     assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_1 filter 9"
     assert tab.is_hidden("#inspector")
     tab.keyboard.press("Enter")  # the arithmetic of the map's strongest pixel; the focus on the enlarged map
