@@ -206,7 +206,6 @@ function showCheck(explanation, value, result) {
 // SAME-padded window outside the input are marked as padding.
 function numberGrid(values, rows, cols, className, colour, outside) {
   const table = element("table", `grid ${className}`);
-  const ink = {light: css("--ink-on-light"), dark: css("--ink-on-dark")};
   for (let i = 0; i < rows; i++) {
     const tr = element("tr");
     for (let j = 0; j < cols; j++) {
@@ -217,7 +216,7 @@ function numberGrid(values, rows, cols, className, colour, outside) {
       } else if (colour) {
         const [r, g, b, light] = colour(values[i * cols + j]);
         td.style.background = `rgb(${r},${g},${b})`;
-        td.style.color = light ? ink.light : ink.dark;  // 4.5:1 or better either way
+        td.style.color = light ? INK.light : INK.dark;  // 4.5:1 or better either way
       }
       tr.appendChild(td);
     }

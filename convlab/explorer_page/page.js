@@ -54,6 +54,7 @@ function rgb(colour) {
 }
 
 const BLANK = rgb(css("--blank"));  // a map's pixels not computed yet (the sliding window)
+const INK = {light: css("--ink-on-light"), dark: css("--ink-on-dark")};  // numbers on light and dark cells
 
 function testImage(k) {
   return IMAGES.subarray(k * SIZE * SIZE, (k + 1) * SIZE * SIZE);
@@ -158,8 +159,8 @@ function describe(network) {
 }
 
 function buildHeader() {
-  const lines = [`CNN: ${CNN.file} (${describe(CNN)})`];
-  lines.push(DNN ? `DNN: ${DNN.file} (${describe(DNN)})`
+  const lines = [`CNN: ${CNN.name}, ${CNN.file}: ${describe(CNN)}`];
+  lines.push(DNN ? `DNN: ${DNN.name}, ${DNN.file}: ${describe(DNN)}`
                  : `DNN: none beside the CNN (python train.py --models dnn saves ${DATA.dnnExpected})`);
   const folded = CNN.layers.filter(l => l.folded && l.folded.length);
   if (folded.length) {
