@@ -363,9 +363,9 @@ def shown_field(tab):
 
 @pytest.mark.parametrize("width, height", SIZES)
 def test_the_panel_opens_beside_what_was_clicked_and_moves_nothing(open_page, width, height):
-    """At each size: no sideways scrolling; nothing selected at first; a click on a map of conv_2 (the
-    longest arithmetic) or of a pooling layer opens the panel beside it, never over it, with the image
-    and its receptive field, the enlarged map and the arithmetic on screen; opening and closing it
+    """At each size: no sideways scrolling; nothing selected at first; a click on a map of any layer
+    (conv_2's arithmetic is the longest) opens the panel beside it, never over it, with the image and
+    the pixel's receptive field, the enlarged map and the arithmetic on screen; opening and closing it
     moves the clicked map by at most 4 px."""
     tab = open_page(width, height, "image=19")
     assert tab.evaluate("document.documentElement.scrollWidth") <= width
@@ -378,7 +378,7 @@ def test_the_panel_opens_beside_what_was_clicked_and_moves_nothing(open_page, wi
     if width >= 1366:
         assert rect(tab, MAP.format(layer=1, channel=0))["right"] - rect(tab, MAP.format(layer=1, channel=0))["left"] >= 56
 
-    for layer, channel, name in [(3, 20, "conv_2"), (2, 5, "pool_1")]:
+    for layer, channel, name in [(3, 20, "conv_2"), (2, 5, "pool_1"), (1, 40, "conv_1"), (4, 63, "pool_2")]:
         clicked = MAP.format(layer=layer, channel=channel)
         tab.locator(clicked).scroll_into_view_if_needed()
         before = rect(tab, clicked)
@@ -774,6 +774,15 @@ def test_small_things_a_learner_would_notice(open_page, page_run):
     tab.hover(other)
     style = "e => [getComputedStyle(e).borderColor, getComputedStyle(e).borderStyle, getComputedStyle(e).backgroundColor]"
     assert tab.eval_on_selector(other, style) != tab.eval_on_selector(chosen, style)
+
+    # The units ringed in the dense half: a dark ring, then a light (up) or blue (down) one, so that
+    # one of the two stands out at 3:1 from every colour a unit can have.
+    rings = tab.evaluate("""['up', 'down'].map(kind => { const e = document.createElement('span');
+        e.className = `unit ${kind}`; document.body.appendChild(e); const ring = getComputedStyle(e).boxShadow;
+        e.remove(); return ring.match(/rgb[(][^)]*[)]/g); })""")
+    cells = tab.evaluate("Array.from({length: 256}, (_, k) => `rgb(${Array.from(colourOf(COLOURS.response, k / 255))})`)")
+    for dark, ring in rings:
+        assert min(max(contrast(dark, cell), contrast(ring, cell)) for cell in cells) >= 3
 
     tab.click(MAP.format(layer=2, channel=0))  # pool_1: no window slides there
     assert tab.is_hidden("#play") and tab.is_hidden("#pace")

@@ -70,8 +70,7 @@ function showUnits(body, network, outputs, k) {
   const top = brightest(t) || 1;
   for (let unit = 0; unit < t.channels; unit++) {
     const cell = element("span", "unit");
-    const step = Math.round(Math.min(1, Math.max(0, t.data[unit] / top)) * 255);
-    cell.style.background = `rgb(${COLOURS.response.subarray(step * 3, step * 3 + 3).join(",")})`;
+    cell.style.background = `rgb(${colourOf(COLOURS.response, t.data[unit] / top).join(",")})`;
     cell.dataset.unit = unit;
     cell.dataset.value = t.data[unit];
     cell.title = `unit ${unit}: ${fixed(t.data[unit])}`;
@@ -161,24 +160,14 @@ function showPushes(body, network, outputs, chosen, units) {
   const contributions = Array.from(input.data, (h, j) => ({unit: j, h, w: w[j * classes + chosen],
                                                             c: h * w[j * classes + chosen]}));
   const sorted = contributions.filter(x => x.c !== 0).sort((a, b) => b.c - a.c);
-  const up = sorted.filter(x => x.c > 0).slice(0, 5), down = sorted.filter(x => x.c < 0).reverse().slice(0, 5);
+  const up = sorted.filter(x => x.c > 0).slice(0, PUSHES_LISTED);
+  const down = sorted.filter(x => x.c < 0).reverse().slice(0, PUSHES_LISTED);
   const unitName = network.layers[last - 1].type === "Dense" ? "unit" : "input";
   body.appendChild(element("h3", null, `Why ${CLASSES[chosen]}'s logit is ${fixed(z[chosen], 3)}`));
   const pushes = element("div", "pushes");
   pushes.id = "pushes";
-  for (const [title, list, className] of [["pushed it up most", up, "up-text"], ["pushed it down most", down, "down-text"]]) {
-    const table = element("table");
-    table.appendChild(element("caption", null, title));
-    for (const x of list) {
-      const row = element("tr");
-      row.dataset.unit = x.unit;
-      row.append(element("td", null, `${unitName} ${x.unit}`), element("td", null, `${fixed(x.h)} × ${fixed(x.w)}`),
-                 element("td", className, `${x.c > 0 ? "+" : ""}${fixed(x.c)}`));
-      table.appendChild(row);
-    }
-    if (!list.length) table.appendChild(element("tr")).appendChild(element("td", null, "none"));
-    pushes.appendChild(table);
-  }
+  pushes.append(pushTable("pushed it up most", up, "up-text", unitName),
+                pushTable("pushed it down most", down, "down-text", unitName));
   body.appendChild(pushes);
   const sum = contributions.reduce((a, x) => a + x.c, 0);
   const bias = layer.bias.values[chosen];
@@ -194,4 +183,19 @@ function showPushes(body, network, outputs, chosen, units) {
                   element("span", "swatch down"), "blue, those that pushed down most.");
     body.appendChild(legend);
   }
+}
+
+// One of showPushes' two lists: each unit, its value times its weight, and the product.
+function pushTable(title, list, className, unitName) {
+  const table = element("table");
+  table.appendChild(element("caption", null, title));
+  for (const x of list) {
+    const row = element("tr");
+    row.dataset.unit = x.unit;
+    row.append(element("td", null, `${unitName} ${x.unit}`), element("td", null, `${fixed(x.h)} × ${fixed(x.w)}`),
+               element("td", className, `${x.c > 0 ? "+" : ""}${fixed(x.c)}`));
+    table.appendChild(row);
+  }
+  if (!list.length) table.appendChild(element("tr")).appendChild(element("td", null, "none"));
+  return table;
 }

@@ -146,38 +146,45 @@ function showFlow() {
   const chain = followMaps();
   const selected = state.selected;
   for (const item of document.querySelectorAll(".stage")) {
-    const canvas = item.querySelector("canvas"), box = item.querySelector(".mark");
-    const k = Number(item.dataset.layer);
+    item.querySelector(".mark").hidden = true;
+    paintStage(item, chain);
     const button = item.querySelector(".stage-button");
-    box.hidden = true;
-    if (item.dataset.kind === "input") {
-      paintImage(canvas, state.pixels);
-      if (selected) {
-        const field = receptiveField(CNN, selected.layer, selected.row, selected.col);
-        mark(box, SIZE, SIZE, field.row, field.col, field.rows, field.cols);
-      }
-    } else if (item.dataset.kind === "maps") {
-      const t = state.outputs[k], {channel, row, col} = chain[k];
-      paintMap(canvas, t, channel, mapTop(t, channel));
-      if (selected) mark(box, t.height, t.width, row, col);
-      const what = CNN.layers[k].type === "Conv2D" ? "filter" : "map";
-      button.setAttribute("aria-label", `${CNN.layers[k].name}, ${t.channels} maps of ${t.height}x${t.width}, ` +
-                          `showing ${what} ${channel}: inspect it`);
-    } else if (item.dataset.kind === "dense") {
-      paintUnits(canvas, state.outputs[k]);
-      button.setAttribute("aria-label", `${CNN.layers[k].name}, ${SHAPES[k].channels} units: show the dense half`);
-    } else {
-      paintProbabilities(canvas, probabilities(state.outputs));
-      const top = argmax(probabilities(state.outputs));
-      button.setAttribute("aria-label", `softmax: ${CLASSES[top]} ` +
-                          `${(100 * probabilities(state.outputs)[top]).toFixed(1)}%: show how it is computed`);
-    }
-    if (button) button.setAttribute("aria-current", String(selected !== null && selected.layer === k));
+    if (button) button.setAttribute("aria-current", String(selected !== null && selected.layer === Number(item.dataset.layer)));
   }
   for (const line of document.querySelectorAll("#flow-lines line")) {
     line.classList.toggle("on", selected !== null && [line.dataset.from, line.dataset.to].includes(String(selected.layer)));
   }
   $("flow-hint").textContent = selected ? reading(selected, chain) : "click a layer to inspect it";
+}
+
+// One stage's thumbnail: the image with the receptive field of the pixel inspected, a layer's map
+// of the chain with its pixel, a dense layer's units, or the probabilities.
+function paintStage(item, chain) {
+  const canvas = item.querySelector("canvas"), box = item.querySelector(".mark");
+  const button = item.querySelector(".stage-button");
+  const k = Number(item.dataset.layer), selected = state.selected;
+  if (item.dataset.kind === "input") {
+    paintImage(canvas, state.pixels);
+    if (selected) {
+      const field = receptiveField(CNN, selected.layer, selected.row, selected.col);
+      mark(box, SIZE, SIZE, field.row, field.col, field.rows, field.cols);
+    }
+  } else if (item.dataset.kind === "maps") {
+    const t = state.outputs[k], {channel, row, col} = chain[k];
+    paintMap(canvas, t, channel, mapTop(t, channel));
+    if (selected) mark(box, t.height, t.width, row, col);
+    const what = CNN.layers[k].type === "Conv2D" ? "filter" : "map";
+    button.setAttribute("aria-label", `${CNN.layers[k].name}, ${t.channels} maps of ${t.height}x${t.width}, ` +
+                        `showing ${what} ${channel}: inspect it`);
+  } else if (item.dataset.kind === "dense") {
+    paintUnits(canvas, state.outputs[k]);
+    button.setAttribute("aria-label", `${CNN.layers[k].name}, ${SHAPES[k].channels} units: show the dense half`);
+  } else {
+    const p = probabilities(state.outputs), top = argmax(p);
+    paintProbabilities(canvas, p);
+    button.setAttribute("aria-label", `softmax: ${CLASSES[top]} ${(100 * p[top]).toFixed(1)}%: ` +
+                        "show how it is computed");
+  }
 }
 
 // "conv_2 filter 5 reads all 64 maps of pool_1; pool_2 map 5 reads it"

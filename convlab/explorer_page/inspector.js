@@ -46,7 +46,7 @@ function placeSheet(from) {
   const below = innerHeight - box.bottom - SHEET_GAP, above = box.top - SHEET_GAP;
   const place = below >= most || below >= above ? "bottom" : "top";
   inspector.dataset.place = place;
-  const height = Math.max(innerHeight * 0.3, Math.min(most, place === "bottom" ? below : above));
+  const height = Math.max(innerHeight * SHEET_LEAST, Math.min(most, place === "bottom" ? below : above));
   inspector.style.setProperty("--sheet-height", `${Math.round(height)}px`);
 }
 
@@ -234,8 +234,7 @@ function light(r, g, b) {
 // Weights and products: red for positive, blue for negative, as in the filters figure.
 function diverging(limit) {
   return x => {
-    const step = Math.round((0.5 + 0.5 * Math.max(-1, Math.min(1, x / (limit || 1)))) * 255);
-    const [r, g, b] = COLOURS.kernel.subarray(step * 3, step * 3 + 3);
+    const [r, g, b] = colourOf(COLOURS.kernel, 0.5 + 0.5 * (x / (limit || 1)));
     return [r, g, b, light(r, g, b)];
   };
 }
@@ -243,8 +242,7 @@ function diverging(limit) {
 // Pixels of the input as the layer sees them: grey for the image, the map colours for maps.
 function sequential(limit, colours) {
   return x => {
-    const step = Math.round(Math.min(1, Math.max(0, x / (limit || 1))) * 255);
-    const [r, g, b] = colours.subarray(step * 3, step * 3 + 3);
+    const [r, g, b] = colourOf(colours, x / (limit || 1));
     return [r, g, b, light(r, g, b)];
   };
 }
@@ -270,7 +268,7 @@ function showConv(explanation, k, e) {
   const onImage = readsImage(k);
   const inputColours = onImage ? GREYS : COLOURS.response;
   const inputTop = onImage ? 255 * (source.scale || 1) + (source.offset || 0) : brightest(input);
-  const shown = e.parts.slice(0, 3);
+  const shown = e.parts.slice(0, CHANNELS_WORKED);
   for (const part of shown) {
     explanation.appendChild(convPart(part, e, input, source, outside, inputTop, inputColours));
   }
@@ -300,7 +298,7 @@ function convIntro(layer, source, e, outside) {
     intro.textContent = `This pixel looks at a ${e.rows}x${e.cols} window, ${windowText}, of every one of the ` +
       `${channels} maps of ${source.name}, each through its own ${e.rows}x${e.cols} weights: ` +
       `${channels} x ${e.rows * e.cols} = ${thousands(channels * e.rows * e.cols)} products.${paddingText} ` +
-      `The ${Math.min(3, channels)} maps that contribute most (either sign):`;
+      `The ${Math.min(CHANNELS_WORKED, channels)} maps that contribute most (either sign):`;
   }
   return intro;
 }

@@ -13,6 +13,9 @@ const GALLERY_PER_CLASS = 5;   // the test images shown: the first five of each 
 const UNDO_STEPS = 100;        // how far undo goes back
 const DIGITS = 4;              // every number of the arithmetic, products and totals alike, to 4 decimals
 const ADDRESS_EVERY_MS = 100;  // browsers ignore a page that rewrites its address more often than this
+const CHANNELS_WORKED = 3;     // a conv pixel reading many maps: the maps worked out in full
+const PUSHES_LISTED = 5;       // the units listed as pushing a logit up, and down
+const SHEET_LEAST = 0.3;       // a sheet is never lower than this share of the screen
 
 // --- The data Python embedded, and the page's state ----------------------------------
 
@@ -90,7 +93,7 @@ function paint(canvas, height, width, value, colours) {
     for (let col = 0; col < width; col++) {
       const v = value(row, col);
       const k = (row * width + col) * 4;
-      const step = v === null ? -1 : Math.round(Math.min(1, Math.max(0, v)) * 255);
+      const step = v === null ? -1 : Math.round(Math.min(1, Math.max(0, v)) * 255);  // colourOf, inlined: the hot loop
       for (let c = 0; c < 3; c++) picture.data[k + c] = step < 0 ? BLANK[c] : colours[step * 3 + c];
       picture.data[k + 3] = 255;
     }
@@ -99,6 +102,12 @@ function paint(canvas, height, width, value, colours) {
 }
 
 const GREYS = new Uint8Array(256 * 3).map((v, k) => Math.floor(k / 3));
+
+// The colour of a colour table (256 RGB steps) for v in 0..1 (clipped).
+function colourOf(colours, v) {
+  const step = Math.round(Math.min(1, Math.max(0, v)) * 255);
+  return colours.subarray(step * 3, step * 3 + 3);
+}
 
 function paintImage(canvas, pixels) {
   paint(canvas, SIZE, SIZE, (row, col) => pixels[row * SIZE + col] / 255, GREYS);
@@ -206,7 +215,12 @@ function buildGallery() {
     gallery.appendChild(group);
   });
   gallery.querySelector(".thumb").tabIndex = 0;
-  // One tab stop for all of them: left and right step through them, up and down by class.
+  setUpGalleryKeys(gallery);
+}
+
+// One tab stop for all the test images: left and right step through them, up and down by class,
+// Enter (or Space) loads one.
+function setUpGalleryKeys(gallery) {
   gallery.setAttribute("role", "group");
   gallery.setAttribute("aria-label", "Test images: arrow keys move between them, Enter loads one");
   gallery.addEventListener("keydown", event => {
@@ -352,22 +366,7 @@ function mapGrid(k) {
   grid.setAttribute("role", "group");
   grid.setAttribute("aria-label", `${layer.name}: ${channels} maps. Arrow keys move between them, Enter shows ` +
                     "the arithmetic of the map's strongest pixel");
-  for (let channel = 0; channel < channels; channel++) {
-    const button = element("button", "map");
-    button.type = "button";
-    button.dataset.channel = channel;
-    button.tabIndex = channel === 0 ? 0 : -1;
-    button.setAttribute("aria-pressed", "false");
-    button.setAttribute("aria-label", `${layer.name} ${what} ${channel}`);
-    button.appendChild(element("canvas"));
-    // A pointer picks the pixel under it. (A key's click, detail 0, is the keydown's below.)
-    button.addEventListener("click", event => {
-      if (event.detail === 0) return;
-      const t = state.outputs[k];
-      select(k, channel, cellOf(event, button.firstChild, t.height, t.width), button);
-    });
-    grid.appendChild(button);
-  }
+  for (let channel = 0; channel < channels; channel++) grid.appendChild(mapButtonFor(k, channel, what));
   grid.addEventListener("keydown", event => {
     const button = event.target.closest(".map");
     if (!button) return;
@@ -379,7 +378,7 @@ function mapGrid(k) {
       $("zoom").focus({preventScroll: true});  // where the arrow keys move the pixel (Escape comes back)
       return;
     }
-    const next = moved(event.key, channel, channels, Number(grid.style.getPropertyValue("--columns")) || 8);
+    const next = moved(event.key, channel, channels, Number(grid.style.getPropertyValue("--columns")));
     if (next === null) return;
     event.preventDefault();
     focusMap(k, next);
@@ -387,12 +386,30 @@ function mapGrid(k) {
   return grid;
 }
 
+// One map of layer k: a button whose canvas is the map. A pointer picks the pixel under it; a key's
+// click (detail 0) is left to the grid's keydown, which picks the strongest pixel.
+function mapButtonFor(k, channel, what) {
+  const button = element("button", "map");
+  button.type = "button";
+  button.dataset.channel = channel;
+  button.tabIndex = channel === 0 ? 0 : -1;
+  button.setAttribute("aria-pressed", "false");
+  button.setAttribute("aria-label", `${CNN.layers[k].name} ${what} ${channel}`);
+  button.appendChild(element("canvas"));
+  button.addEventListener("click", event => {
+    if (event.detail === 0) return;
+    const t = state.outputs[k];
+    select(k, channel, cellOf(event, button.firstChild, t.height, t.width), button);
+  });
+  return button;
+}
+
 // As many maps to a row as fit at the least size (style.css's --min-cell), spread over as few
 // rows as that allows, evenly, and as large as the width then makes them.
 function sizeMapGrids() {
-  const least = parseFloat(css("--min-cell")), most = parseFloat(css("--max-cell")), gap = 3;
+  const least = parseFloat(css("--min-cell")), most = parseFloat(css("--max-cell"));
   for (const grid of document.querySelectorAll(".maps")) {
-    const width = grid.clientWidth, count = grid.children.length;
+    const width = grid.clientWidth, count = grid.children.length, gap = parseFloat(getComputedStyle(grid).columnGap);
     const fit = Math.max(1, Math.floor((width + gap) / (least + gap)));
     const columns = Math.ceil(count / Math.ceil(count / fit));
     const cell = Math.min(most, Math.floor((width - gap * (columns - 1)) / columns));
@@ -556,7 +573,7 @@ function setUpPointer(canvas) {
 // focus) that the arrow keys move. Space inks where it is, one step of undo; Shift with the
 // arrows inks as it goes, one line, one step of undo until Shift is let go.
 function setUpPen(canvas) {
-  const pen = {row: 14, col: 14, line: false};
+  const pen = {row: SIZE / 2, col: SIZE / 2, line: false};
   const showPen = () => mark($("pen"), SIZE, SIZE, pen.row, pen.col);
   canvas.addEventListener("focus", () => { if (canvas.matches(":focus-visible")) showPen(); });
   canvas.addEventListener("blur", () => { $("pen").hidden = true; pen.line = false; });
