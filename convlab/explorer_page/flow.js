@@ -18,7 +18,7 @@ function buildFlow() {
   CNN.layers.forEach((layer, k) => {
     const shape = SHAPES[k];
     if (MAP_LAYERS.includes(k)) {
-      flow.appendChild(stage("maps", k, layer.name, `${shape.height}×${shape.width}`, `×${shape.channels}`));
+      flow.appendChild(stage("maps", k, layer.name, `${shape.height}×${shape.width}\u200b×${shape.channels}`));
     } else if (layer.type === "Dense") {
       flow.appendChild(k === last ? stage("output", k, "softmax", `${CLASSES.length} classes`)
                                   : stage("dense", k, layer.name, `${shape.channels} units`));
@@ -45,9 +45,9 @@ function buildFlow() {
   new ResizeObserver(drawFlowLines).observe(flow);
 }
 
-// One layer: its thumbnail (a button, but for the input), its name and its size (in parts that
-// a narrow screen may put on two lines).
-function stage(kind, k, name, ...shape) {
+// One layer: its thumbnail (a button, but for the input), its name and its size (which a narrow
+// screen may put on two lines, where a space or a zero-width space allows).
+function stage(kind, k, name, shape) {
   const item = element("li", "stage");
   item.dataset.kind = kind;
   if (k !== null) item.dataset.layer = k;
@@ -64,9 +64,7 @@ function stage(kind, k, name, ...shape) {
     button.addEventListener("click", event => { if (event.detail !== 0) inspectStage(item); });
     item.appendChild(button);
   }
-  const size = element("span", "stage-shape");
-  size.append(...shape.map(part => element("span", null, part)));
-  item.append(element("span", "stage-name", name), size);
+  item.append(element("span", "stage-name", name), element("span", "stage-shape", shape));
   return item;
 }
 
