@@ -112,17 +112,19 @@ def test_one_pixels_arithmetic_and_receptive_field(networks, fashion_mnist, tmp_
             assert sizes == {"conv_1": (3, 3), "pool_1": (4, 4), "conv_2": (8, 8), "pool_2": (10, 10)}
         # Outside its field, nothing reaches the pixel: scramble all of it and Keras' value stays.
         rng = np.random.default_rng(1)
-        for pixel, found in list(zip(pixels, explained))[:: 7]:
+        checked = list(zip(pixels, explained))[:: 5]
+        scrambled = []
+        for pixel, found in checked:
             field = found["field"]
             image = x_test[pixel["image"]].copy()
             inside = np.zeros(image.shape, bool)
             inside[max(0, field["row"]): field["row"] + field["rows"], max(0, field["col"]): field["col"] + field["cols"]] = True
             image[~inside] = rng.integers(0, 256, (~inside).sum())
-            k = maps.index(pixel["layer"])
-            changed = keras_model.predict(image[None, ..., None], verbose=0)[k][0, pixel["row"], pixel["col"],
-                                                                              pixel["channel"]]
-            assert changed == pytest.approx(values[k][pixel["image"], pixel["row"], pixel["col"], pixel["channel"]],
-                                            abs=1e-5), (name, pixel, field)
+            scrambled.append(image)
+        after = keras_model.predict(np.stack(scrambled)[..., None], verbose=0)
+        for n, (pixel, found) in enumerate(checked):
+            k, at = maps.index(pixel["layer"]), (pixel["row"], pixel["col"], pixel["channel"])
+            assert after[k][n][at] == pytest.approx(values[k][pixel["image"]][at], abs=1e-5), (name, pixel, found["field"])
 
 
 def test_every_script_passes_node_check():
