@@ -109,6 +109,7 @@ def test_keyboard_explains_the_pixel_the_map_shows(page_results, trained, fashio
         assert f"pixel (row {row}, column {col}) = {keras_map[row, col]:.4f}" in found["title"]
         assert found["focus"] == "zoom" and found["moved"] == {"row": row, "col": col + 1 if col < 25 else col - 1}
         assert found["closed"] and found["focusAfter"] == "conv_1 filter 9"
+        assert found["tabs"] == 3, "one tab stop each for the test images, the flow and the colour scale"
 
 
 def test_clicked_arithmetic_reproduces_the_feature_maps(page_results, trained, fashion_mnist):

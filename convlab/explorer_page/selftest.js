@@ -72,13 +72,23 @@ function clickAt(target, down, across) {
   }));
 }
 
-// A key pressed on whatever has the focus, as the keyboard sends it there.
+// A key pressed on whatever has the focus, as the keyboard sends it there. A page cannot send
+// itself a Tab that moves the focus, so Tab moves it here as the browser does: to the next
+// element in the page's order that takes the focus (tab index 0, enabled, shown; of a group of
+// radio buttons, the checked one).
 function press(key) {
+  if (key === "Tab") {
+    const stops = Array.from(document.querySelectorAll("button, input, select, summary, [tabindex]")).filter(e =>
+      e.tabIndex >= 0 && !e.disabled && e.getClientRects().length && !(e.type === "radio" && !e.checked));
+    stops[stops.indexOf(document.activeElement) + 1].focus();
+    return;
+  }
   document.activeElement.dispatchEvent(new KeyboardEvent("keydown", {key, bubbles: true, cancelable: true}));
 }
 
 // For three test images, each the first of the class above the one before in the gallery:
-// what the keyboard's Enter on conv_1's filter 9 explains, against the map as it is now.
+// Tab from the gallery to conv_1's maps, the arrows to filter 9, and what Enter explains there,
+// against the map as it is now.
 function driveKeyboard() {
   const k = MAP_LAYERS[0];
   const found = [];
@@ -87,7 +97,8 @@ function driveKeyboard() {
     press("ArrowUp");
     press("Enter");
     const image = state.source;
-    document.querySelector(`.maps[data-layer="${k}"] .map[tabindex="0"]`).focus();  // where Tab arrives in conv_1
+    let tabs = 0;
+    while (!document.activeElement.classList.contains("map")) { press("Tab"); tabs++; }
     press("Home");
     press("ArrowDown");
     const columns = Number(document.activeElement.dataset.channel);
@@ -95,7 +106,7 @@ function driveKeyboard() {
     for (let c = columns; c > 9; c--) press("ArrowLeft");
     press("Enter");
     const t = state.outputs[k];
-    const explained = {...state.selected, image, focus: document.activeElement.id,
+    const explained = {...state.selected, image, tabs, focus: document.activeElement.id,
                        strongest: strongestPixel(t, state.selected.channel),
                        map: at(t, state.selected.row, state.selected.col, state.selected.channel),
                        explained: Number($("explained-value").dataset.value), title: $("inspector-title").textContent};
