@@ -399,6 +399,22 @@ def test_the_panel_opens_beside_what_was_clicked_and_moves_nothing(open_page, wi
         assert tab.is_hidden("#inspector")
         assert moved(before, rect(tab, clicked)) <= 4, f"{name}: closing the panel moved the map"
 
+    # From the keyboard too: Enter on a map explains its strongest pixel for the image shown, beside it.
+    chosen = MAP.format(layer=3, channel=21)
+    tab.focus(MAP.format(layer=3, channel=20))
+    tab.keyboard.press("ArrowRight")
+    before = rect(tab, chosen)
+    tab.keyboard.press("Enter")
+    assert tab.evaluate("document.activeElement.id") == "zoom"
+    assert moved(before, rect(tab, chosen)) <= 4 and not overlap(rect(tab, chosen), rect(tab, "#inspector"))
+    assert tab.evaluate("[state.selected.row, state.selected.col]") == tab.evaluate(
+        "(p => [p.row, p.col])(strongestPixel(state.outputs[3], 21))")
+    row, col = tab.evaluate("[state.selected.row, state.selected.col]")
+    assert inside_viewport(rect(tab, "#field"), width, height) and shown_field(tab) == FIELD["conv_2"](row, col)
+    tab.keyboard.press("Escape")
+    assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_2 filter 21"
+    assert moved(before, rect(tab, chosen)) <= 4
+
 
 def test_keyboard_explains_each_images_strongest_pixel(open_page, trained, fashion_mnist):
     """Tab to the test images, load one, Tab to conv_1's maps, the arrows to filter 9, Enter: the panel

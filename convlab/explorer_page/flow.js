@@ -3,7 +3,7 @@
 //
 // Each layer with maps shows one of them: the map inspected, and through the other layers
 // the maps it reads and the maps that read it (a chain, followMaps); with nothing inspected,
-// each layer's strongest map. A dense layer shows its units, the softmax its ten
+// each layer's strongest map. A dense layer shows its units, the softmax its class
 // probabilities. A line from a stack of maps fans out where the next layer reads all of them
 // (a convolution, or a dense layer after Flatten), and is single where it reads one (max
 // pooling keeps each map apart). Clicking a layer inspects it.
