@@ -78,30 +78,36 @@ function padding(layer) {
                                      left: Math.floor((layer.kernel.shape[1] - 1) / 2)} : {top: 0, left: 0};
 }
 
+// All the filters' sums for one output pixel are built together: each value of the window
+// is multiplied by every filter's weight for it (stored side by side, as Keras stores them)
+// and added to that filter's sum. Each filter's sum is the same as one filter at a time
+// (explainConv works it so), added up in the same order; a value of 0 adds nothing and is
+// skipped, and the image's black border and the ReLU's zeros make many.
 function conv2d(input, layer) {
   const [rows, cols, channels, filters] = layer.kernel.shape;
   const pad = padding(layer);
   const same = layer.padding === "same";
   const out = tensor(same ? input.height : input.height - rows + 1, same ? input.width : input.width - cols + 1, filters);
+  const sums = new Float64Array(filters);  // the output pixel's sum so far, one per filter
   for (let row = 0; row < out.height; row++) {
     for (let col = 0; col < out.width; col++) {
-      for (let filter = 0; filter < filters; filter++) {
-        let sum = layer.bias.values[filter];
-        for (let i = 0; i < rows; i++) {
-          const r = row + i - pad.top;
-          if (r < 0 || r >= input.height) continue;  // padding: the window reads 0 here
-          for (let j = 0; j < cols; j++) {
-            const c = col + j - pad.left;
-            if (c < 0 || c >= input.width) continue;
-            const base = (r * input.width + c) * channels;
-            const w = ((i * cols + j) * channels) * filters + filter;
-            for (let channel = 0; channel < channels; channel++) {
-              sum += input.data[base + channel] * layer.kernel.values[w + channel * filters];
-            }
+      sums.set(layer.bias.values);  // each filter's sum starts at its bias
+      for (let i = 0; i < rows; i++) {
+        const r = row + i - pad.top;
+        if (r < 0 || r >= input.height) continue;  // padding: the window reads 0 here
+        for (let j = 0; j < cols; j++) {
+          const c = col + j - pad.left;
+          if (c < 0 || c >= input.width) continue;
+          for (let channel = 0; channel < channels; channel++) {
+            const x = input.data[(r * input.width + c) * channels + channel];
+            if (x === 0) continue;
+            const w = ((i * cols + j) * channels + channel) * filters;  // weight(kernel, i, j, channel, 0)
+            for (let filter = 0; filter < filters; filter++) sums[filter] += x * layer.kernel.values[w + filter];
           }
         }
-        out.data[index(out, row, col, filter)] = activate(sum, layer.activation);
       }
+      const first = index(out, row, col, 0);
+      for (let filter = 0; filter < filters; filter++) out.data[first + filter] = activate(sums[filter], layer.activation);
     }
   }
   return out;
