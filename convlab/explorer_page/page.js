@@ -81,14 +81,25 @@ function element(tag, className, text) {
 
 // --- Painting maps with the figures' colours ------------------------------------------
 
-// Paint a canvas one cell per pixel; value(row, col) -> 0..1 picks the colour, null paints it blank.
-function paint(canvas, height, width, value, colours) {
+// A canvas's picture, height x width, kept with it and painted over on every redraw.
+const PICTURES = new WeakMap();
+function pictureOf(canvas, height, width) {
   if (canvas.width !== width || canvas.height !== height) {
     canvas.width = width;
     canvas.height = height;
   }
+  let found = PICTURES.get(canvas);
+  if (!found || found.width !== width || found.height !== height) {
+    found = canvas.getContext("2d").createImageData(width, height);
+    PICTURES.set(canvas, found);
+  }
+  return found;
+}
+
+// Paint a canvas one cell per pixel; value(row, col) -> 0..1 picks the colour, null paints it blank.
+function paint(canvas, height, width, value, colours) {
   const context = canvas.getContext("2d");
-  const picture = context.createImageData(width, height);
+  const picture = pictureOf(canvas, height, width);
   for (let row = 0; row < height; row++) {
     for (let col = 0; col < width; col++) {
       const v = value(row, col);
@@ -113,9 +124,18 @@ function paintImage(canvas, pixels) {
   paint(canvas, SIZE, SIZE, (row, col) => pixels[row * SIZE + col] / 255, GREYS);
 }
 
-// One map, black at 0 and brightest at `top`.
+// One map, black at 0 and brightest at `top`: paint()'s colours, in a loop of its own because a
+// redraw paints every map of every layer.
 function paintMap(canvas, t, channel, top) {
-  paint(canvas, t.height, t.width, (row, col) => at(t, row, col, channel) / (top || 1), COLOURS.response);
+  const cells = pictureOf(canvas, t.height, t.width).data, colours = COLOURS.response;
+  for (let pixel = 0, k = channel; k < t.data.length; pixel += 4, k += t.channels) {
+    const step = Math.round(Math.min(1, Math.max(0, t.data[k] / (top || 1))) * 255) * 3;
+    cells[pixel] = colours[step];
+    cells[pixel + 1] = colours[step + 1];
+    cells[pixel + 2] = colours[step + 2];
+    cells[pixel + 3] = 255;
+  }
+  canvas.getContext("2d").putImageData(PICTURES.get(canvas), 0, 0);
 }
 
 // The largest size of a whole layer, of one map, of every map of the network.
@@ -443,8 +463,9 @@ function paintMaps() {
     const t = state.outputs[k];
     const buttons = document.querySelector(`.maps[data-layer="${k}"]`).children;
     for (let channel = 0; channel < t.channels; channel++) {
-      paintMap(buttons[channel].firstChild, t, channel, scaleTop(k, channel, tops));
-      buttons[channel].title = `${CNN.layers[k].name}, map ${channel}: largest value ${fixed(mapTop(t, channel))}`;
+      const top = mapTop(t, channel);
+      paintMap(buttons[channel].firstChild, t, channel, state.scale === "map" ? top : scaleTop(k, channel, tops));
+      buttons[channel].title = `${CNN.layers[k].name}, map ${channel}: largest value ${fixed(top)}`;
     }
   }
   const text = {
