@@ -89,6 +89,7 @@ function conv2d(input, layer) {
   const same = layer.padding === "same";
   const out = tensor(same ? input.height : input.height - rows + 1, same ? input.width : input.width - cols + 1, filters);
   const sums = new Float64Array(filters);  // the output pixel's sum so far, one per filter
+  const kernel = layer.kernel.values, data = input.data;
   for (let row = 0; row < out.height; row++) {
     for (let col = 0; col < out.width; col++) {
       sums.set(layer.bias.values);  // each filter's sum starts at its bias
@@ -99,10 +100,10 @@ function conv2d(input, layer) {
           const c = col + j - pad.left;
           if (c < 0 || c >= input.width) continue;
           for (let channel = 0; channel < channels; channel++) {
-            const x = input.data[(r * input.width + c) * channels + channel];
+            const x = data[(r * input.width + c) * channels + channel];
             if (x === 0) continue;
-            const w = ((i * cols + j) * channels + channel) * filters;  // weight(kernel, i, j, channel, 0)
-            for (let filter = 0; filter < filters; filter++) sums[filter] += x * layer.kernel.values[w + filter];
+            const w = ((i * cols + j) * channels + channel) * filters;  // weight(layer.kernel, i, j, channel, 0)
+            for (let filter = 0; filter < filters; filter++) sums[filter] += x * kernel[w + filter];
           }
         }
       }
@@ -143,14 +144,20 @@ function flatten(input) {
 
 // Dense: every output is the sum of every input times its own weight, plus a bias. With a
 // softmax, those sums are the logits (kept on the output, for the dense panel), then
-// softmax turns them into probabilities.
+// softmax turns them into probabilities. As in conv2d, all the units' sums are built
+// together, input after input (the weights of one input to every unit lie side by side),
+// each in the same order as one unit at a time, and an input of 0 is skipped.
 function dense(input, layer) {
   const [inputs, outputs] = layer.kernel.shape;
   const out = tensor(1, 1, outputs);
+  const sums = Float64Array.from(layer.bias.values), kernel = layer.kernel.values;
+  for (let k = 0; k < inputs; k++) {
+    const x = input.data[k];
+    if (x === 0) continue;
+    for (let unit = 0; unit < outputs; unit++) sums[unit] += x * kernel[k * outputs + unit];
+  }
   for (let unit = 0; unit < outputs; unit++) {
-    let sum = layer.bias.values[unit];
-    for (let k = 0; k < inputs; k++) sum += input.data[k] * layer.kernel.values[k * outputs + unit];
-    out.data[unit] = layer.activation === "softmax" ? sum : activate(sum, layer.activation);
+    out.data[unit] = layer.activation === "softmax" ? sums[unit] : activate(sums[unit], layer.activation);
   }
   if (layer.activation === "softmax") {
     out.logits = Float32Array.from(out.data);
