@@ -62,22 +62,38 @@ function showUnits(body, network, outputs, k) {
     `Each unit multiplies all ${thousands(layer.kernel.shape[0])} numbers of its input by its own weights, adds ` +
     `them up with its bias${layer.activation === "relu" ? " and keeps the sum if it is positive" : ""}. ` +
     `${zeros} of the ${t.channels} are 0 for this input.`));
-  const units = element("div", "units");
-  units.dataset.layer = layer.name;
-  units.setAttribute("role", "img");
+  const units = unitCells(network, k);
   units.setAttribute("aria-label", `${layer.name}: ${t.channels} unit values, ${zeros} of them 0; ` +
                      `the largest ${fixed(brightest(t))}`);
   const top = brightest(t) || 1;
-  for (let unit = 0; unit < t.channels; unit++) {
-    const cell = element("span", "unit");
-    cell.style.background = `rgb(${colourOf(COLOURS.response, t.data[unit] / top).join(",")})`;
-    cell.dataset.unit = unit;
-    cell.dataset.value = t.data[unit];
-    cell.title = `unit ${unit}: ${fixed(t.data[unit])}`;
-    units.appendChild(cell);
+  for (const cell of units.children) {
+    const value = t.data[cell.dataset.unit];
+    cell.className = "unit";  // no longer ringed until showPushes says so
+    cell.style.background = `rgb(${colourOf(COLOURS.response, value / top).join(",")})`;
+    cell.dataset.value = value;
+    cell.title = `unit ${cell.dataset.unit}: ${fixed(value)}`;
   }
   body.appendChild(units);
   return units;
+}
+
+// The cells of layer k's units, made once per network and layer and painted again on every
+// redraw: a redraw makes no hundreds of elements anew.
+const UNIT_CELLS = new Map();
+function unitCells(network, k) {
+  const key = `${network === DNN ? "dnn" : "cnn"} ${k}`;
+  if (!UNIT_CELLS.has(key)) {
+    const units = element("div", "units");
+    units.dataset.layer = network.layers[k].name;
+    units.setAttribute("role", "img");
+    for (let unit = 0; unit < network.layers[k].kernel.shape[1]; unit++) {
+      const cell = element("span", "unit");
+      cell.dataset.unit = unit;
+      units.appendChild(cell);
+    }
+    UNIT_CELLS.set(key, units);
+  }
+  return UNIT_CELLS.get(key);
 }
 
 // The logits: the last layer's sums before its softmax, as bars either side of 0. A class is a
