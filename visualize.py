@@ -21,8 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
-from convlab import (cli, comparison, convolution, explorer, feature_maps, figures, files, learning, preprocess,
-                     runs, snapshots)
+from convlab import (
+    cli,
+    comparison,
+    convolution,
+    explorer_page,
+    feature_maps,
+    figures,
+    files,
+    learning,
+    preprocess,
+    runs,
+    snapshots,
+)
 from convlab.data import CLASS_NAMES, DATA_DIR_HELP, IMAGE_SHAPE, DataError, Images, load_test_images
 from convlab.saved_models import ModelFileError, load_model, model_or_latest
 
@@ -60,7 +71,8 @@ def parse_args(argv=None):
                       help="which filter of each layer the grid shows (default: 1)")
     commands.add_parser("filters", parents=[common, with_model], help="the first conv layer's learned filters")
     commands.add_parser("shifts", parents=[common, with_model, with_data],
-                        help="each model's test accuracy with every test image moved 0 to 4 pixels (shifted_accuracy.png)")
+                        help="each model's test accuracy with every test image moved 0 to 4 pixels "
+                             "(shifted_accuracy.png)")
     learn = commands.add_parser("learning", parents=[common, with_model, with_data],
                                 help="the cnn at every epoch, from random filters to trained ones (learning.png)")
     learn.add_argument("--image", type=int, default=DEFAULT_IMAGES[0], metavar="INDEX",
@@ -113,10 +125,12 @@ def show_feature_maps(args):
                 for caption, predicted in zip(captions, probabilities.argmax(axis=1))]
     run_folder = runs.RunFolder(out)
     photo = args.image_file[0] if args.image_file else None
-    cli.save_figure(figures.feature_maps(images, captions, layer_maps, args.filter), run_folder.feature_maps_figure(photo))
+    cli.save_figure(figures.feature_maps(images, captions, layer_maps, args.filter),
+                    run_folder.feature_maps_figure(photo))
     first_image = [{layer.name: layer_maps[layer.name][0] for layer in block}
                    for block in feature_maps.conv_blocks(layers)]
-    cli.save_figure(figures.all_feature_maps(images[0], captions[0], first_image), run_folder.all_feature_maps_figure(photo))
+    cli.save_figure(figures.all_feature_maps(images[0], captions[0], first_image),
+                    run_folder.all_feature_maps_figure(photo))
 
 
 def test_images(indices, data_dir):
@@ -237,7 +251,7 @@ def sample_photo(shrink=3):
     return gray[: rows * shrink, : cols * shrink].reshape(rows, shrink, cols, shrink).mean(axis=(1, 3))
 
 
-# --- explorer: the CNN at work in an interactive page (convlab/explorer.py, explorer/) --------
+# --- explorer: the CNN at work in an interactive page (convlab/explorer_page/) -------------
 
 
 def write_explorer(args):
@@ -245,11 +259,11 @@ def write_explorer(args):
     out = args.out or model_file.parent  # the page lies beside the models it shows
     cli.check_out(out)
     x_test, y_test = load_test_images(args.data_dir)
-    cnn = explorer.load_runnable(model_file)
+    cnn = explorer_page.load_runnable(model_file)
     feature_layers(cnn, model_file)  # refuse a model without convolutions
-    dnn_file = explorer.dnn_beside(model_file)
-    dnn = explorer.load_runnable(dnn_file) if dnn_file else None
-    write(explorer.page(cnn, model_file, dnn, dnn_file, x_test, y_test), runs.RunFolder(out).explorer_page)
+    dnn_file = explorer_page.dnn_beside(model_file)
+    dnn = explorer_page.load_runnable(dnn_file) if dnn_file else None
+    write(explorer_page.page(cnn, model_file, dnn, dnn_file, x_test, y_test), runs.RunFolder(out).explorer_page)
 
 
 # --- loading and checking -----------------------------------------------------------

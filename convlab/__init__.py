@@ -9,7 +9,7 @@ The scripts (train.py, visualize.py, predict.py, export.py) and the lesson's mod
 - recipe, report: training one model; evaluating and comparing the trained models
 - cluster: one process, or several devices and machines (tf.distribute)
 - hardware: the device, the numeric precision, and a float32 copy of a mixed-precision model
-- feature_maps, figures, convolution, preprocess, explorer, tensorboard_logging: what the
-  network sees, drawn, computed by hand, prepared from a photo, in a page, in TensorBoard
+- feature_maps, figures, convolution, preprocess, explorer_page, tensorboard_logging: what
+  the network sees, drawn, computed by hand, prepared from a photo, in a page, in TensorBoard
 - tensorflow_startup: TensorFlow without its start-up notices
 """

@@ -1,48 +1,24 @@
-"""Opening the explorer page in headless Chromium, for tests/test_explorer.py and
-benchmarks/explorer_check.py (which adds this folder to sys.path).
+"""The explorer page in headless Chromium, for tests/test_explorer.py.
 
 Two ways in:
-- self_test(): Debian's `chromium --dump-dom` on explorer.html#selftest. The page runs its
-  networks on every embedded test image, clicks one pixel per feature-map layer and writes
-  the results into itself (explorer.js, selfTest). Needs only the chromium package.
+- self_test(): Debian's `chromium --dump-dom` on explorer.html#selftest
+  (benchmarks/chromium.py, which benchmarks/explorer_check.py uses too).
 - browser(): Playwright (PyPI's `playwright`) driving that same system Chromium, for what
   needs a real window: sizes, keys, the address, axe-core. Never `playwright install`:
   the project's machines reach package registries only, and the system Chromium is enough.
 """
 
 import contextlib
-import html
-import json
 import os
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
+from benchmarks.chromium import CHROMIUM, CHROMIUM_FLAGS, NO_CHROMIUM, self_test  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium")
-NO_CHROMIUM = "needs Chromium: install Debian's `chromium` package (apt-get install chromium)"
-# How the project's checks open the page: headless, and kept off the network (the page must need none).
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # axe-core, the accessibility checker, from npm: .ci/run installs it here.
 AXE = Path(os.environ.get("AXE_CORE", REPO / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"))
 NO_AXE = (f"needs axe-core at {AXE}: npm install --no-save --prefix .ci/node axe-core@4 "
           "(or set AXE_CORE to its axe.min.js)")
-
-
-def self_test(page, chromium, profile_dir):
-    """Open `page`#selftest in headless Chromium and return what the page wrote into itself:
-    {"images", "cnn", "dnn" (probabilities per image), "cnnClasses", "dnnClasses", "forwardMs",
-    "updateMs", "clicks"}."""
-    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--dump-dom",
-                          f"{Path(page).absolute().as_uri()}#selftest"],
-                         capture_output=True, text=True, timeout=300).stdout
-    # The last match: the script's own text, dumped above it, may mention the element.
-    found = re.findall(r'<pre id="selftest">(\{.*?\})</pre>', dom, re.S)
-    if not found:
-        raise RuntimeError(f"{page}#selftest wrote no results; the end of its page:\n{dom[-2000:]}")
-    return json.loads(html.unescape(found[-1]))
 
 
 def playwright_missing():

@@ -82,3 +82,24 @@ def mixed_bfloat16_copy(model_file):
         keras.mixed_precision.set_global_policy("float32")
     mixed.set_weights(trained.get_weights())
     return mixed
+
+
+def cnn_plus_far_from_init(seed=3):
+    """model.py's cnn_plus, untrained but with batch-norm statistics and scales far from their initial
+    0 and 1, else folding them into the convs (the explorer page does) would change nothing."""
+    import keras
+    import numpy as np
+
+    from model import build_model
+
+    keras.utils.set_random_seed(seed)
+    model = build_model("cnn_plus")
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.gamma.assign(rng.uniform(0.5, 2.0, n))
+            layer.beta.assign(rng.normal(0, 0.3, n))
+            layer.moving_mean.assign(rng.normal(0, 0.2, n))
+            layer.moving_variance.assign(rng.uniform(0.05, 0.5, n))
+    return model

@@ -1,26 +1,27 @@
-"""visualize.py explorer: the page's JavaScript forward pass against Keras, in a real headless browser.
+"""visualize.py explorer: the page against Keras and as a learner uses it, in a real headless browser.
 
 The page, opened as explorer.html#selftest, runs its CNN and DNN on every embedded test
-image, clicks one pixel of each feature-map layer and writes the results into itself;
-Chromium's --dump-dom hands them back (tests/browser.py). Needs Debian's `chromium`
-package (.ci/run installs it). The page as a learner uses it (screen sizes, keys, the
-address, undo, the dense half, axe-core) is tested at the end, with Playwright driving
-that Chromium.
+image, clicks one pixel of each feature-map layer, drives the keyboard through three test
+images, and writes the results into itself; Chromium's --dump-dom hands them back
+(benchmarks/chromium.py). Needs Debian's `chromium` package (.ci/run installs it). The page
+as a learner uses it (screen sizes, the panel, keys, the address, undo, the flow, the dense
+half, axe-core) is tested after, with Playwright driving that Chromium, one browser for the
+module. The forward pass alone is tested in node (test_explorer_forward.py).
 """
 
 import re
 import shutil
 
+import browser
 import keras
 import numpy as np
 import pytest
-
-import browser
-from convlab import explorer, feature_maps
-import visualize
 from browser import CHROMIUM, NO_CHROMIUM
+
+import visualize
+from convlab import explorer_page, feature_maps
 from convlab.data import CLASS_NAMES
-from conftest import DATA_DIR, mixed_bfloat16_copy, run_script
+from helpers import DATA_DIR, cnn_plus_far_from_init, mixed_bfloat16_copy, run_script
 from model import build_model, with_mirror
 
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
@@ -28,7 +29,7 @@ AGREEMENT = 1e-4  # float32 in Keras and in the page: only the order of the addi
 
 
 def self_test(page, tmp_path):
-    return browser.self_test(page, CHROMIUM, tmp_path / "chromium")
+    return browser.self_test(page, tmp_path / "chromium")
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,27 @@ def test_page_agrees_with_keras_on_200_test_images(page_results, trained, fashio
           f"a whole redraw: {results['updateMs']:.1f} ms")
 
 
+def test_keyboard_explains_the_pixel_the_map_shows(page_results, trained, fashion_mnist):
+    """On three test images loaded one after another from the gallery, Enter on conv_1's filter 9
+    explains that map's strongest pixel for the image shown (Keras' argmax), with Keras' value;
+    an arrow on the enlarged map moves the pixel; Escape closes the panel and returns to the map."""
+    _, (x_test, _) = fashion_mnist
+    keyboard = page_results["keyboard"]
+    images = [k["image"] for k in keyboard]
+    assert len(set(images)) == 3 and 0 not in images, "three images loaded after test image 0"
+    conv_1, _ = keras_answers(keras.models.load_model(trained / "cnn.keras", compile=False), x_test[images])
+    for found, maps in zip(keyboard, conv_1["conv_1"]):
+        keras_map = maps[..., 9]
+        row, col = np.unravel_index(keras_map.argmax(), keras_map.shape)
+        assert (found["channel"], found["row"], found["col"]) == (9, row, col), found
+        assert found["strongest"] == {"channel": 9, "row": row, "col": col}
+        assert found["explained"] == pytest.approx(keras_map[row, col], abs=AGREEMENT), found
+        assert f"pixel (row {row}, column {col}) = {keras_map[row, col]:.4f}" in found["title"]
+        assert found["focus"] == "zoom" and found["moved"] == {"row": row, "col": col + 1 if col < 25 else col - 1}
+        assert found["closed"] and found["focusAfter"] == "conv_1 filter 9"
+        assert found["tabs"] == 3, "one tab stop each for the test images, the flow and the colour scale"
+
+
 def test_clicked_arithmetic_reproduces_the_feature_maps(page_results, trained, fashion_mnist):
     """For each layer the page clicks the strongest pixel of test image 0; the arithmetic it shows
     must give the map's value, which must be Keras' value for that layer, filter and pixel."""
@@ -113,7 +135,7 @@ def test_any_conv_stack_train_py_builds(conv_filters, trained, fashion_mnist, tm
     cnn = build_model("cnn", conv_filters)  # untrained: random filters are as good a test of the arithmetic
     page = tmp_path / "explorer.html"
     _, (x_test, y_test) = fashion_mnist
-    page.write_text(explorer.page(cnn, tmp_path / "cnn.keras", None, None, x_test, y_test))
+    page.write_text(explorer_page.page(cnn, tmp_path / "cnn.keras", None, None, x_test, y_test))
     results = self_test(page, tmp_path)
     images = x_test[: results["images"]]
     layer_maps, expected = keras_answers(cnn, images)
@@ -134,7 +156,7 @@ def test_mixed_bfloat16_model_stays_within_bfloat16_rounding(model_dir, fashion_
     cnn = mixed_bfloat16_copy(model_dir / "cnn.keras")
     page = tmp_path / "explorer.html"
     _, (x_test, y_test) = fashion_mnist
-    page.write_text(explorer.page(cnn, tmp_path / "cnn.keras", None, None, x_test, y_test))
+    page.write_text(explorer_page.page(cnn, tmp_path / "cnn.keras", None, None, x_test, y_test))
     results = self_test(page, tmp_path)
     expected = cnn.predict(x_test[: results["images"], ..., None], verbose=0)
     difference = np.abs(np.array(results["cnn"]) - expected).max()
@@ -145,26 +167,16 @@ def test_mixed_bfloat16_model_stays_within_bfloat16_rounding(model_dir, fashion_
 
 @pytest.fixture(scope="module")
 def cnn_plus_page(fashion_mnist, tmp_path_factory):
-    """cnn_plus, untrained but with batch-norm statistics and scales far from their initial
-    0 and 1 (else folding them would change nothing), saved with its mirror as train.py saves it,
-    loaded back (the network inside: the page follows one image) and written as a page."""
-    keras.utils.set_random_seed(3)
-    model = build_model("cnn_plus")
-    rng = np.random.default_rng(0)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.gamma.shape[0]
-            layer.gamma.assign(rng.uniform(0.5, 2.0, n))
-            layer.beta.assign(rng.normal(0, 0.3, n))
-            layer.moving_mean.assign(rng.normal(0, 0.2, n))
-            layer.moving_variance.assign(rng.uniform(0.05, 0.5, n))
+    """cnn_plus (conftest: batch-norm statistics far from their start), saved with its mirror as train.py
+    saves it, loaded back (the network inside: the page follows one image) and written as a page."""
+    model = cnn_plus_far_from_init()
     folder = tmp_path_factory.mktemp("cnn_plus")
     with_mirror(model).save(folder / "cnn_plus.keras")
-    model = explorer.load_runnable(folder / "cnn_plus.keras")
+    model = explorer_page.load_runnable(folder / "cnn_plus.keras")
     assert model.name == "cnn_plus"
     _, (x_test, y_test) = fashion_mnist
     page = folder / "explorer.html"
-    page.write_text(explorer.page(model, folder / "cnn_plus.keras", None, None, x_test, y_test))
+    page.write_text(explorer_page.page(model, folder / "cnn_plus.keras", None, None, x_test, y_test))
     return model, page
 
 
@@ -172,7 +184,7 @@ def test_cnn_plus_packs_as_keras_runs_it_at_inference(cnn_plus_page):
     """Batch norm folded into its conv, the ReLU layer made the conv's activation, dropout and
     augmentation left out: 11 layers where Keras has 25."""
     model, _ = cnn_plus_page
-    layers = explorer.page_layers(model)
+    layers = explorer_page.page_layers(model)
     assert [(layer["name"], layer.get("folded")) for layer in layers] == [
         ("rescale", None), ("conv_1", ["bn_1", "relu_1"]), ("pool_1", None),
         ("conv_2a", ["bn_2a", "relu_2a"]), ("conv_2b", ["bn_2b", "relu_2b"]), ("pool_2", None),
@@ -222,7 +234,7 @@ def test_cnn_plus_page_agrees_with_keras(cnn_plus_page, fashion_mnist, tmp_path)
     (keras.layers.LayerNormalization(), "LayerNormalization"),
 ])
 def test_what_the_page_cannot_compute_as_keras_does_is_named(layer, problem):
-    assert explorer.problem(layer) == problem
+    assert explorer_page.problem(layer) == problem
 
 
 def save_model(model, path):
@@ -331,98 +343,166 @@ def overlap(a, b):
     return a["left"] < b["right"] and b["left"] < a["right"] and a["top"] < b["bottom"] and b["top"] < a["bottom"]
 
 
+def moved(a, b):
+    return max(abs(a[side] - b[side]) for side in ("top", "left", "bottom", "right"))
+
+
 MAP = '.layer-card[data-layer="{layer}"] .map[data-channel="{channel}"]'
+# The image rows and columns one pixel (row, col) of the course CNN's layers depends on: each 3x3
+# convolution adds 2, each 2x2 pooling doubles (the receptive fields test_explorer_forward.py checks).
+FIELD = {"conv_1": lambda r, c: (r, c, 3), "pool_1": lambda r, c: (2 * r, 2 * c, 4),
+         "conv_2": lambda r, c: (2 * r, 2 * c, 8), "pool_2": lambda r, c: (4 * r, 4 * c, 10)}
+
+
+def shown_field(tab):
+    """The box on the panel's copy of the image, in image pixels: (top row, left column, size)."""
+    image, box = rect(tab, "#field"), rect(tab, "#field-mark")
+    scale = 28 / (image["bottom"] - image["top"])
+    return (round((box["top"] - image["top"]) * scale), round((box["left"] - image["left"]) * scale),
+            round((box["bottom"] - box["top"]) * scale))
 
 
 @pytest.mark.parametrize("width, height", SIZES)
-def test_no_sideways_scrolling_and_the_arithmetic_beside_its_map(open_page, width, height):
-    tab = open_page(width, height)
+def test_the_panel_opens_beside_what_was_clicked_and_moves_nothing(open_page, width, height):
+    """At each size: no sideways scrolling; nothing selected at first; a click on a map of any layer
+    (conv_2's arithmetic is the longest) opens the panel beside it, never over it, with the image and
+    the pixel's receptive field, the enlarged map and the arithmetic on screen; opening and closing it
+    moves the clicked map by at most 4 px."""
+    tab = open_page(width, height, "image=19")
     assert tab.evaluate("document.documentElement.scrollWidth") <= width
     assert tab.evaluate(WIDEST_ELEMENT) <= width + 0.5
     if width < 700:  # a phone: the canvas and the predictions on the first screen together
         assert inside_viewport(rect(tab, "#drawing"), width, height)
         assert inside_viewport(rect(tab, "#bars"), width, height)
-    # No pixel is selected until the learner selects one.
     assert tab.is_hidden("#inspector") and tab.is_hidden("#drawing-mark")
     assert tab.locator('.map[aria-pressed="true"]').count() == 0
+    if width >= 1366:
+        box = rect(tab, MAP.format(layer=1, channel=0))
+        assert box["right"] - box["left"] >= 56
 
-    selected = MAP.format(layer=3, channel=20)  # conv_2: its arithmetic is the longest
-    tab.click(selected)
-    tab.wait_for_timeout(100)
-    assert tab.is_visible("#explanation")
-    assert tab.evaluate("document.documentElement.scrollWidth") <= width
-    assert tab.evaluate(WIDEST_ELEMENT) <= width + 0.5
-    # The arithmetic wraps inside its panel, and the clicked map stays in sight beside it.
-    assert tab.eval_on_selector("#inspector", "e => e.scrollWidth <= e.clientWidth")
-    panel, chosen = rect(tab, "#inspector"), rect(tab, selected)
-    assert inside_viewport(chosen, width, height) and not overlap(chosen, panel)
-    assert rect(tab, "#explanation")["top"] < height  # the arithmetic starts on screen
+    for layer, channel, name in [(3, 20, "conv_2"), (2, 5, "pool_1"), (1, 40, "conv_1"), (4, 63, "pool_2")]:
+        clicked = MAP.format(layer=layer, channel=channel)
+        tab.locator(clicked).scroll_into_view_if_needed()
+        before = rect(tab, clicked)
+        tab.click(clicked)
+        assert moved(before, rect(tab, clicked)) <= 4, f"{name}: opening the panel moved the map"
+        assert tab.evaluate("document.documentElement.scrollWidth") <= width
+        assert tab.evaluate(WIDEST_ELEMENT) <= width + 0.5
+        assert tab.eval_on_selector("#inspector", "e => e.scrollWidth <= e.clientWidth")  # the arithmetic wraps
+        assert not overlap(rect(tab, clicked), rect(tab, "#inspector"))
+        for part in ("#field", "#zoom"):
+            assert inside_viewport(rect(tab, part), width, height), (name, part)
+        assert rect(tab, "#explanation")["top"] < height  # the arithmetic starts on screen
+        row, col = tab.evaluate("[state.selected.row, state.selected.col]")
+        assert shown_field(tab) == FIELD[name](row, col)
+        assert tab.text_content("#inspector-title").startswith(f"{name}, ")
+        tab.keyboard.press("Escape")
+        assert tab.is_hidden("#inspector")
+        assert moved(before, rect(tab, clicked)) <= 4, f"{name}: closing the panel moved the map"
 
-
-def test_keyboard_reaches_the_maps_and_the_enlarged_map(open_page):
-    tab = open_page(1366, 768)
-    for _ in range(120):  # Tab through the controls until the first map (one tab stop per layer)
-        tab.keyboard.press("Tab")
-        if tab.evaluate("document.activeElement.classList.contains('map')"):
-            break
-        presses = _ + 1
-    assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_1 filter 0"
-    assert presses <= 15, "one tab stop per group of maps or images, not one per map"
-    outline = tab.evaluate("(e => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth])"
-                           "(document.activeElement)")
-    assert outline[0] != "none" and float(outline[1].rstrip("px")) >= 2, "no visible focus"
+    # From the keyboard too: Enter on a map explains its strongest pixel for the image shown, beside it.
+    chosen = MAP.format(layer=3, channel=21)
+    tab.focus(MAP.format(layer=3, channel=20))
     tab.keyboard.press("ArrowRight")
-    tab.keyboard.press("ArrowDown")  # 8 maps a row
-    assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_1 filter 9"
-    assert tab.is_hidden("#inspector")
-    tab.keyboard.press("Enter")  # the arithmetic of the map's strongest pixel; the focus on the enlarged map
-    assert tab.evaluate("document.activeElement.id") == "zoom"
-    first = tab.evaluate("[state.selected.row, state.selected.col, Number(document.getElementById("
-                         "'explained-value').dataset.value)]")
-    strongest = tab.evaluate("(() => { const t = state.outputs[1]; let best = 0;"
-                             " for (let k = 9; k < t.data.length; k += 64) best = Math.max(best, t.data[k]);"
-                             " return best; })()")
-    assert first[2] == pytest.approx(strongest, abs=1e-6)
-    tab.keyboard.press("ArrowDown" if first[0] < 25 else "ArrowUp")
-    moved = tab.evaluate("[state.selected.row, state.selected.col]")
-    assert moved == [first[0] + (1 if first[0] < 25 else -1), first[1]]
-    tab.wait_for_function("row => location.hash.includes(`row=${row}&`)", arg=moved[0], timeout=2000)
-    tab.keyboard.press("Shift+Tab")
-    assert tab.evaluate("document.activeElement.id") == "close"
-    tab.keyboard.press("Tab")
-    assert tab.evaluate("document.activeElement.id") == "zoom"
-    tab.keyboard.press("Escape")
-    assert tab.is_hidden("#inspector")
-    assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_1 filter 9"
-
-
-def test_keyboard_loads_a_test_image(open_page):
-    tab = open_page(390, 844)
-    tab.locator(".thumb").first.focus()  # the first T-shirt/top
-    tab.keyboard.press("ArrowDown")  # the next class
-    tab.keyboard.press("ArrowRight")
-    expected = tab.evaluate("document.querySelectorAll('.thumb')[6].dataset.image")
-    assert tab.evaluate("document.activeElement.dataset.image") == expected
+    before = rect(tab, chosen)
     tab.keyboard.press("Enter")
-    assert tab.text_content("#source").startswith(f"test image {expected}, ")
-    address(tab, f"#image={expected}&scale=map")
+    assert tab.evaluate("document.activeElement.id") == "zoom"
+    assert moved(before, rect(tab, chosen)) <= 4 and not overlap(rect(tab, chosen), rect(tab, "#inspector"))
+    assert tab.evaluate("[state.selected.row, state.selected.col]") == tab.evaluate(
+        "(p => [p.row, p.col])(strongestPixel(state.outputs[3], 21))")
+    row, col = tab.evaluate("[state.selected.row, state.selected.col]")
+    assert inside_viewport(rect(tab, "#field"), width, height) and shown_field(tab) == FIELD["conv_2"](row, col)
+    tab.keyboard.press("Escape")
+    assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_2 filter 21"
+    assert moved(before, rect(tab, chosen)) <= 4
+
+
+def test_keyboard_explains_each_images_strongest_pixel(open_page, trained, fashion_mnist):
+    """Tab to the test images, load one, Tab to conv_1's maps, the arrows to filter 9, Enter: the panel
+    explains the strongest pixel of filter 9 for that image (Keras' argmax), on three images loaded one
+    after another; the arrows move the pixel; Shift+Tab and Tab cross the panel; Escape closes it."""
+    _, (x_test, _) = fashion_mnist
+    conv_1 = keras.Model(*(lambda m: (m.inputs, m.get_layer("conv_1").output))(
+        keras.models.load_model(trained / "cnn.keras", compile=False)))
+    tab = open_page(1366, 768)
+    presses = 0
+    while not tab.evaluate("document.activeElement.classList.contains('thumb')"):
+        tab.keyboard.press("Tab")
+        presses += 1
+        assert presses < 30
+    tab.keyboard.press("Home")  # the first T-shirt/top: test image 19
+    for image_number in range(3):
+        tab.keyboard.press("Enter")
+        image = int(re.match(r"test image (\d+), ", tab.text_content("#source")).group(1))
+        assert tab.evaluate("document.activeElement.dataset.image") == str(image)
+        tabs_to_maps = 0
+        while not tab.evaluate("document.activeElement.classList.contains('map')"):
+            tab.keyboard.press("Tab")
+            tabs_to_maps += 1
+        assert tabs_to_maps <= 3, "one tab stop each for the test images, the layers and the colour scale"
+        if image_number == 0:
+            assert presses + tabs_to_maps <= 12, "one tab stop per group of maps or images, not one per map"
+            outline = tab.evaluate("(e => [getComputedStyle(e).outlineStyle, getComputedStyle(e).outlineWidth])"
+                                   "(document.activeElement)")
+            assert outline[0] != "none" and float(outline[1].rstrip("px")) >= 2, "no visible focus"
+            columns = int(tab.evaluate("getComputedStyle(document.activeElement.parentNode)"
+                                       ".getPropertyValue('--columns')"))
+            assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_1 filter 0"
+            tab.keyboard.press("ArrowRight")
+            tab.keyboard.press("ArrowDown")  # a row of maps down
+            assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == f"conv_1 filter {1 + columns}"
+            for _ in range(1 + columns - 9):
+                tab.keyboard.press("ArrowLeft")
+        assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_1 filter 9"
+        assert tab.is_hidden("#inspector")
+        tab.keyboard.press("Enter")
+        assert tab.evaluate("document.activeElement.id") == "zoom"
+        keras_map = conv_1.predict(x_test[image:image + 1, ..., None], verbose=0)[0, ..., 9]
+        row, col = np.unravel_index(keras_map.argmax(), keras_map.shape)
+        assert tab.text_content("#inspector-title") == (
+            f"conv_1, filter 9, pixel (row {row}, column {col}) = {keras_map[row, col]:.4f}"), image
+        tab.keyboard.press("ArrowDown" if row < 25 else "ArrowUp")
+        assert tab.evaluate("[state.selected.row, state.selected.col]") == [row + (1 if row < 25 else -1), col]
+        if image_number == 0:
+            tab.keyboard.press("Shift+Tab")
+            assert tab.evaluate("document.activeElement.id") == "close"
+            tab.keyboard.press("Tab")
+            assert tab.evaluate("document.activeElement.id") == "zoom"
+        tab.keyboard.press("Escape")
+        assert tab.is_hidden("#inspector")
+        assert tab.evaluate("document.activeElement.getAttribute('aria-label')") == "conv_1 filter 9"
+        for _ in range(tabs_to_maps):  # back to the test images
+            tab.keyboard.press("Shift+Tab")
+        tab.keyboard.press("ArrowDown")  # the first image of the next class
 
 
 def test_keyboard_draws_and_undoes(open_page):
+    """The pen shows only for the keyboard; Space inks one pixel, one step of undo; Shift with the arrows
+    draws a line, one step of undo for the whole line."""
     tab = open_page(1366, 768, "image=1")
     before = tab.evaluate("Array.from(state.pixels)")
-    tab.focus("#drawing")
-    assert tab.is_visible("#pen")
+    box = rect(tab, "#drawing")
+    tab.mouse.click(box["left"] + 3, box["top"] + 3)  # a mouse press inks, and shows no pen
+    assert tab.is_hidden("#pen")
+    tab.keyboard.press("Control+z")
+    assert tab.evaluate("Array.from(state.pixels)") == before
+    tab.keyboard.press("Tab")
+    tab.keyboard.press("Shift+Tab")  # back to the canvas from the keyboard
+    assert tab.evaluate("document.activeElement.id") == "drawing" and tab.is_visible("#pen")
     for key in ["ArrowLeft"] * 10 + ["ArrowUp"] * 12:  # to row 2, column 4: black in test image 1
         tab.keyboard.press(key)
     tab.keyboard.press(" ")
-    after = tab.evaluate("Array.from(state.pixels)")
-    assert after[2 * 28 + 4] == 255 and before[2 * 28 + 4] < 255
+    dot = tab.evaluate("Array.from(state.pixels)")
+    assert dot[2 * 28 + 4] == 255 and before[2 * 28 + 4] < 255
     assert tab.text_content("#source") == "your drawing"
-    tab.keyboard.press("Shift+ArrowRight")
-    assert tab.evaluate("state.pixels[2 * 28 + 5]") == 255
-    tab.keyboard.press("Control+z")
-    tab.keyboard.press("Control+z")
+    tab.keyboard.down("Shift")  # held down while the arrow goes right four times: one line
+    for _ in range(4):
+        tab.keyboard.press("ArrowRight")
+    tab.keyboard.up("Shift")
+    assert tab.evaluate("[5, 6, 7, 8].map(c => state.pixels[2 * 28 + c])") == [255] * 4
+    tab.keyboard.press("Control+z")  # the whole line
+    assert tab.evaluate("Array.from(state.pixels)") == dot
+    tab.keyboard.press("Control+z")  # the dot
     assert tab.evaluate("Array.from(state.pixels)") == before
 
 
@@ -451,6 +531,21 @@ def test_the_address_follows_the_view(open_page):
     assert shared.is_checked('input[name="scale"][value="layer"]')
     shared.click("#clear")
     address(shared, "#layer=conv_2&map=7&row=0&col=1&scale=layer")
+
+    # A drawing travels in the address too: a reload (or the link) shows the same pixels.
+    box = rect(shared, "#drawing")
+    shared.mouse.move(box["left"] + 40, box["top"] + 30)
+    shared.mouse.down()
+    shared.mouse.move(box["left"] + 120, box["top"] + 150, steps=6)
+    shared.mouse.up()
+    drawn = shared.evaluate("Array.from(state.pixels)")
+    shared.wait_for_function("location.hash === written && written.startsWith('#drawing=')", timeout=2000)
+    shared.reload()
+    shared.wait_for_function("window.explorerReady === true")
+    assert shared.evaluate("Array.from(state.pixels)") == drawn
+    assert shared.text_content("#source") == "your drawing"
+    assert shared.text_content("#inspector-title") == title.split(" = ")[0] + " = " + shared.evaluate(
+        "fixed(at(state.outputs[3], 0, 1, 7))")
 
 
 def test_undo_and_redo_of_drawing(open_page):
@@ -494,7 +589,8 @@ def test_dense_half_equals_keras_layer_outputs(open_page, trained, fashion_mnist
                                                                                   verbose=0)[0]
         kernel, bias = (w.astype(np.float64) for w in model.get_layer("predictions").get_weights())
         logits = hidden.astype(np.float64) @ kernel + bias
-        units = tab.eval_on_selector_all('.units[data-layer="dense"] .unit', "us => us.map(u => Number(u.dataset.value))")
+        units = tab.eval_on_selector_all('.units[data-layer="dense"] .unit',
+                                         "us => us.map(u => Number(u.dataset.value))")
         shown = tab.eval_on_selector_all(".logit-value", "vs => vs.map(v => Number(v.dataset.value))")
         np.testing.assert_allclose(units, hidden, atol=AGREEMENT, rtol=0, err_msg=name)
         np.testing.assert_allclose(shown, logits, atol=AGREEMENT, rtol=0, err_msg=name)
@@ -593,14 +689,19 @@ def test_colour_scales_and_the_enlarged_map(open_page):
     assert tab.evaluate(brightest, "#zoom") == [peak], "the enlarged map is on its own scale"
 
 
-def test_the_window_slides_row_by_row(open_page):
+def test_the_window_slides_row_by_row(open_page, fashion_mnist):
+    """It starts on the first row whose window reads ink (the rows above read only 0s and are filled at
+    once), fills the map up to the window, and pauses."""
+    _, (x_test, _) = fashion_mnist
+    first = next(row for row in range(26) if x_test[0][row:row + 3].any())
     tab = open_page(1366, 768, "image=0&layer=conv_1&map=2&row=0&col=0")
     tab.select_option("#pace", "25")
     tab.click("#play")
+    assert tab.evaluate("state.slide.start") == first * 26
     tab.wait_for_timeout(600)
     tab.click("#play")  # pause
     step = int(tab.get_attribute("#slide-status", "data-step"))
-    assert 3 <= step < 26 * 26 - 1
+    assert first * 26 + 3 <= step < 26 * 26 - 1
     tab.wait_for_timeout(200)
     assert int(tab.get_attribute("#slide-status", "data-step")) == step, "the pause button did not pause"
     row, col = tab.evaluate("[state.selected.row, state.selected.col]")
@@ -608,7 +709,8 @@ def test_the_window_slides_row_by_row(open_page):
     # The enlarged map: computed up to the window, blank after it.
     blank = tab.evaluate("""() => { const c = document.getElementById('zoom');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, out = [];
-        for (let k = 0; k < d.length; k += 4) out.push(d[k] === 42 && d[k + 1] === 51 && d[k + 2] === 64);
+        for (let k = 0; k < d.length; k += 4)
+          out.push(d[k] === BLANK[0] && d[k + 1] === BLANK[1] && d[k + 2] === BLANK[2]);
         return out; }""")
     assert blank == [k > step for k in range(26 * 26)]
     assert float(tab.text_content("#explained-value")) == pytest.approx(
@@ -634,4 +736,112 @@ def test_cnn_plus_page_opens_and_explains_a_padded_pixel(cnn_plus_page, chromium
     assert tab.locator(".grid.window td.pad").count() == 5  # a corner: 5 of the 9 window cells are padding
     assert float(tab.text_content("#explained-value")) == pytest.approx(
         tab.evaluate("at(state.outputs[1], 0, 0, 0)"), abs=1e-6)
+    # No dnn beside it: no DNN column, no switch to a DNN, and the flow ends in its own softmax.
+    assert tab.eval_on_selector_all("#bars thead th", "ths => ths.map(th => th.textContent)") == ["class", "CNN"]
+    assert tab.is_hidden("#which")
+    assert tab.eval_on_selector_all(".stage-name", "names => names.map(n => n.textContent)") == [
+        "input", "conv_1", "pool_1", "conv_2a", "conv_2b", "pool_2", "conv_3", "pool_3", "dense", "softmax"]
+    tab.close()
+
+
+def test_the_network_at_a_glance(open_page):
+    """At 1366x768 the first screen holds the input, the predictions and the flow. The flow lists the
+    layers in order; clicking a layer there inspects it; its thumbnail is the map inspected, the lines to
+    what it reads and to what reads it light up (fanned where a layer reads every map), and the
+    neighbours show the maps it reads and that read it. The dense stage brings back the dense half."""
+    tab = open_page(1366, 768, "image=19")
+    for part in ("#drawing", "#bars", "#flow"):
+        assert inside_viewport(rect(tab, part), 1366, 768), part
+    assert tab.eval_on_selector_all(".stage-name", "names => names.map(n => n.textContent)") == [
+        "input", "conv_1", "pool_1", "conv_2", "pool_2", "dense", "softmax"]
+    tab.click('.stage[data-layer="3"] .stage-button')
+    assert tab.is_visible("#inspector")
+    channel = tab.evaluate("state.selected.channel")
+    assert tab.evaluate("[state.selected.layer, state.selected.row, state.selected.col]") == tab.evaluate(
+        f"[3, strongestPixel(state.outputs[3], {channel}).row, strongestPixel(state.outputs[3], {channel}).col]")
+    assert tab.get_attribute('.stage[data-layer="3"] .stage-button', "aria-current") == "true"
+    pixels = "sel => Array.from(document.querySelector(sel).getContext('2d').getImageData(0, 0, 11, 11).data)"
+    assert tab.evaluate(pixels, '.stage[data-layer="3"] canvas') == tab.evaluate(pixels, MAP.format(
+        layer=3, channel=channel) + " canvas"), "the thumbnail is the map inspected"
+    lit = tab.eval_on_selector_all("#flow-lines line.on", "ls => ls.map(l => [l.dataset.from, l.dataset.to])")
+    assert lit == [["2", "3"]] * 3 + [["3", "4"]], "three lines fan in from pool_1's maps, one goes on to pool_2"
+    # What it reads: the pool_1 map the panel shows; what reads it: the same map of pool_2.
+    source = re.search(r"pool_1 map (\d+)", tab.text_content("#source-caption")).group(1)
+    assert f"showing map {source}:" in tab.get_attribute('.stage[data-layer="2"] .stage-button', "aria-label")
+    assert f"showing map {channel}:" in tab.get_attribute('.stage[data-layer="4"] .stage-button', "aria-label")
+    assert tab.text_content("#flow-hint") == (f"conv_2 filter {channel} reads all 64 maps of pool_1; "
+                                              f"pool_2 map {channel} reads it")
+    tab.click('.stage[data-kind="dense"] .stage-button')
+    assert tab.is_hidden("#inspector") and tab.is_visible("#dense")
+    assert inside_viewport(rect(tab, "#dense-layer-6"), 1366, 768)
+
+
+def test_small_things_a_learner_would_notice(open_page, page_run):
+    """The percentages never wrap; pooling maps have no sliding window; a silent map says so; a hovered
+    thumbnail is not marked as the chosen one; Flatten is named once; the page names no folder of this
+    machine; on a phone the softmax never breaks inside a term."""
+    tab = open_page(390, 844, "image=0")
+    lines = tab.eval_on_selector_all(".bar .value", """vs => vs.map(v => { v.textContent = '100.0%';
+        return Math.round(v.getBoundingClientRect().height / parseFloat(getComputedStyle(v).lineHeight)); })""")
+    assert lines == [1] * 20, "a percentage wraps"
+    assert "Flatten:" not in tab.text_content("#dense") and tab.locator("#dense h3", has_text="Flatten").count() == 1
+    folder = str(page_run[0].parent.parent)
+    assert folder not in tab.text_content("body") and "/tmp" not in tab.text_content("body")
+    terms = tab.eval_on_selector_all("#softmax .term", "ts => ts.map(t => [t.textContent, t.getClientRects().length])")
+    assert ["e^z(T-shirt/top)", 1] in terms and all(count == 1 for _, count in terms)
+
+    chosen, other = '.thumb[data-image="0"]', '.thumb[data-image="1"]'
+    tab.hover(other)
+    style = ("e => [getComputedStyle(e).borderColor, getComputedStyle(e).borderStyle, "
+             "getComputedStyle(e).backgroundColor]")
+    assert tab.eval_on_selector(other, style) != tab.eval_on_selector(chosen, style)
+
+    # The units ringed in the dense half: a dark ring, then a light (up) or blue (down) one, so that
+    # one of the two stands out at 3:1 from every colour a unit can have.
+    rings = tab.evaluate("""['up', 'down'].map(kind => { const e = document.createElement('span');
+        e.className = `unit ${kind}`; document.body.appendChild(e); const ring = getComputedStyle(e).boxShadow;
+        e.remove(); return ring.match(/rgb[(][^)]*[)]/g); })""")
+    cells = tab.evaluate("Array.from({length: 256}, "
+                         "(_, k) => `rgb(${Array.from(colourOf(COLOURS.response, k / 255))})`)")
+    for dark, ring in rings:
+        assert min(max(contrast(dark, cell), contrast(ring, cell)) for cell in cells) >= 3
+
+    tab.click(MAP.format(layer=2, channel=0))  # pool_1: no window slides there
+    assert tab.is_hidden("#play") and tab.is_hidden("#pace")
+    tab.keyboard.press("Escape")
+    tab.click("#clear")  # nothing drawn: a filter with a negative bias is 0 everywhere
+    silent = tab.evaluate("Array.from({length: 64}, (_, c) => c).find(c => mapTop(state.outputs[1], c) === 0)")
+    assert silent is not None
+    tab.click(MAP.format(layer=1, channel=silent))
+    assert tab.is_visible("#play")
+    assert "This map is 0 everywhere for this input" in tab.text_content("#zoom-note")
+
+
+
+def test_names_that_spell_html_stay_text(chromium, fashion_mnist, tmp_path):
+    """A model, a layer and a folder named with "<!--<script>" and "</script" (the sequences that end or
+    change the state of a <script> element, wherever they stand in it): the page still loads and shows
+    each name as text."""
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Rescaling(1 / 255, name="rescale")(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv<!--<script>")(x)
+    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.Dense(10, activation="softmax", name="predictions")(keras.layers.Flatten(name="flatten")(x))
+    model = keras.Model(inputs, x, name="cnn<!--<script>")
+    folder = tmp_path / "run<!--<script><"  # the page names the file by folder and name: ...<</script.keras
+    folder.mkdir()
+    model.save(folder / "script.keras")
+    _, (x_test, y_test) = fashion_mnist
+    page = tmp_path / "explorer.html"
+    page.write_text(explorer_page.page(explorer_page.load_runnable(folder / "script.keras"), folder / "script.keras",
+                                       None, None, x_test, y_test))
+    tab = browser.open_page(chromium, page, 1366, 768, "image=0&layer=conv%3C!--%3Cscript%3E&map=1")
+    assert tab.errors == []
+    assert tab.locator("script").count() == 1 + len(explorer_page.SCRIPTS)  # the data and the page's own
+    assert tab.text_content("#layer-1").startswith("conv<!--<script>")
+    assert tab.text_content("#inspector-title").startswith("conv<!--<script>, filter 1, ")
+    models = tab.text_content("#models")
+    assert "CNN: cnn<!--<script>, run<!--<script></script.keras: rescale → conv<!--<script> → pool" in models
+    assert tab.title() == "CNN explorer: script.keras"
     tab.close()

@@ -64,8 +64,7 @@ def test_the_notebook_runs_top_to_bottom_on_a_clean_copy(tmp_path, monkeypatch):
     runs without error, each section shows what it promises, and the documented HTML renders."""
     (tmp_path / "project").mkdir()
     project = copy_project(tmp_path / "project")
-    for folder in ("notebooks", "explorer"):
-        shutil.copytree(REPO / folder, project / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(REPO / "notebooks", project / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.delenv("FASHION_MNIST_DIR", raising=False)  # found through the data_dir parameter
     kernel = kernel_of_this_python(tmp_path / "jupyter")

@@ -2,10 +2,13 @@
 
     python visualize.py explorer                  # the latest run's cnn (and dnn) -> explorer.html in its folder
 
-The page's HTML, CSS and JavaScript are files of their own in explorer/; this module
-only reads the models, packs their weights and some test images into the page, and
-hands back its text. Everything the page needs is inside it, so it opens offline by
-double-click, with no server.
+This package packs the page. Its files are the page's parts: page.html, the skeleton;
+style.css, the look; forward.js, the forward pass and the arithmetic of any one pixel
+(plain JavaScript that knows nothing of the page, so the tests also run it in node);
+and the scripts that draw the page and answer the learner (SCRIPTS). This module reads
+the models, packs their weights and some test images into the page, and hands back
+its text. Everything the page needs is inside it, so it opens offline by double-click,
+with no server.
 
 Weights travel as base64 of little-endian float32, the bytes Keras holds them in
 (a mixed-precision model keeps float32 weights too), so the page starts from exactly
@@ -19,7 +22,7 @@ right after such a layer becomes its activation. The page then shows one conv la
 where Keras has three (conv_1, bn_1, relu_1), and computes the same numbers.
 
 Used by visualize.py explorer and the notebook. How the project's checks open the page
-in a browser lives with the tests (tests/browser.py).
+in a browser lives in benchmarks/chromium.py and tests/browser.py.
 """
 
 import base64
@@ -35,8 +38,11 @@ from convlab.data import CLASS_NAMES
 from convlab.runs import RunFolder
 from convlab.saved_models import ModelFileError, check_classes, check_input_shape, load_model
 
-PAGE_DIR = Path(__file__).resolve().parents[1] / "explorer"
-MARKER = re.compile(r"\{\{(\w+)\}\}")  # where page.html takes the style, the script, the data, the title
+PAGE_DIR = Path(__file__).resolve().parent
+MARKER = re.compile(r"\{\{(\w+)\}\}")  # where page.html takes the style, the scripts, the data, the title
+# The page's scripts, in the order they load: forward.js first (the others call it), page.js
+# last (it starts the page once every function is defined).
+SCRIPTS = ("forward.js", "flow.js", "dense.js", "inspector.js", "selftest.js", "page.js")
 # The page checks itself against Keras on every embedded image (explorer.html#selftest),
 # so there are enough of them for that check to mean something; its gallery shows 50.
 EMBEDDED_IMAGES = 200
@@ -84,13 +90,28 @@ def load_runnable(model_file):
 
 
 def page(cnn, cnn_file, dnn, dnn_file, images, labels):
-    """The whole page as text: explorer/page.html with the style, the script and the data inlined.
+    """The whole page as text: page.html with the style, the scripts and the data inlined.
 
     cnn, dnn: Keras models (dnn may be None); images: uint8 (N, 28, 28) test images,
     labels: their classes, both in test-set order from index 0.
     """
+    parts = {
+        "style": inlined("style.css"),
+        "scripts": "\n".join(f"<script>\n// {name}\n{inlined(name)}</script>" for name in SCRIPTS),
+        "data": script_json(page_data(cnn, cnn_file, dnn, dnn_file, images, labels)),
+        "title": html.escape(f"CNN explorer: {Path(cnn_file).name}"),
+    }
+    template = read("page.html")
+    assert sorted(MARKER.findall(template)) == sorted(parts), "page.html must hold each marker once"
+    # One pass over the template: the text put in is never searched for markers itself.
+    return MARKER.sub(lambda marker: parts[marker.group(1)], template)
+
+
+def page_data(cnn, cnn_file, dnn, dnn_file, images, labels):
+    """What the page's scripts read: the classes, the test images, each network's layers and weights
+    (as forward.js runs them) and the colour tables."""
     images = np.asarray(images[:EMBEDDED_IMAGES], dtype=np.uint8)
-    data = {
+    return {
         "classes": CLASS_NAMES,
         "images": {"pixels": packed(images), "count": len(images), "labels": [int(y) for y in labels[:len(images)]]},
         "cnn": network(cnn, cnn_file),
@@ -98,22 +119,24 @@ def page(cnn, cnn_file, dnn, dnn_file, images, labels):
         "dnnExpected": shown_path(RunFolder(Path(cnn_file).parent).model("dnn")),
         "colours": colour_tables(),
     }
-    # JSON inside <script> is safe as long as it never spells "</": base64, numbers and
-    # class names never do, and escaping "/" makes sure of it.
-    parts = {
-        "style": read("style.css"),
-        "script": read("explorer.js"),
-        "data": json.dumps(data, separators=(",", ":")).replace("/", "\\/"),
-        "title": html.escape(f"CNN explorer: {Path(cnn_file).name}"),
-    }
-    template = read("page.html")
-    assert sorted(MARKER.findall(template)) == sorted(parts), "explorer/page.html must hold each marker once"
-    # One pass over the template: the text put in is never searched for markers itself.
-    return MARKER.sub(lambda marker: parts[marker.group(1)], template)
+
+
+def script_json(data):
+    """JSON for a <script> element. Inside one, the HTML parser ends the element at "</script" and
+    changes state at "<!--" and "<script", wherever they stand, strings included; a model, layer or
+    folder name may spell them. JSON may write "<" as \\u003c, so no "<" is left to start either."""
+    return json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def read(name):
     return (PAGE_DIR / name).read_text(encoding="utf-8")
+
+
+def inlined(name):
+    """One of the page's own files, to go inside a <style> or <script> element: it must not end it early."""
+    text = read(name)
+    assert not re.search(r"</(script|style)|<!--", text, re.I), f"{name} spells the end of its element"
+    return text
 
 
 def network(model, model_file):
@@ -130,9 +153,9 @@ def precision(model):
 
 
 def shown_path(path):
-    """A path as the page shows it: relative to the current folder when inside it (runs/cnn.keras)."""
-    path = Path(path).absolute()
-    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+    """A model file as the page names it: its run folder and file name (2026-05-01_093000-dnn-cnn/cnn.keras).
+    Never the whole path: the page is a file to share, and where it was made is nobody's business."""
+    return "/".join(Path(path).absolute().parts[-2:])
 
 
 def check_runnable(model, model_file):
