@@ -70,9 +70,11 @@ def parse_args(argv=None):
     maps.add_argument("--filter", type=int, default=DEFAULT_FILTER, metavar="INDEX",
                       help="which filter of each layer the grid shows (default: 1)")
     commands.add_parser("filters", parents=[common, with_model], help="the first conv layer's learned filters")
-    commands.add_parser("shifts", parents=[common, with_model, with_data],
-                        help="each model's test accuracy with every test image moved 0 to 4 pixels "
-                             "(shifted_accuracy.png)")
+    shifts = commands.add_parser("shifts", parents=[common, with_model, with_data],
+                                 help="each model's test accuracy with every test image moved 0 to 4 pixels "
+                                      "(shifted_accuracy.png)")
+    shifts.add_argument("--limit", type=int, metavar="N",
+                        help="the first N test images only, for a quicker look (default: all 10,000)")
     learn = commands.add_parser("learning", parents=[common, with_model, with_data],
                                 help="the cnn at every epoch, from random filters to trained ones (learning.png)")
     learn.add_argument("--image", type=int, default=DEFAULT_IMAGES[0], metavar="INDEX",
@@ -196,6 +198,9 @@ def show_shifts(args):
     run_folder = runs.RunFolder(model_file.parent)
     names = [name for name in run_folder.read_results().get("models", {}) if run_folder.model(name).is_file()]
     x_test, y_test = load_test_images(args.data_dir)
+    if args.limit is not None:
+        check_index("--limit", [args.limit - 1], len(x_test), "a number of test images, 1")
+        x_test, y_test = x_test[:args.limit], y_test[:args.limit]
     models = {name: load_model(run_folder.model(name)) for name in names or [runs.model_name(model_file)]}
     from convlab import report  # after load_model, which loads TensorFlow without its start-up notices
     from convlab.recipe import BATCH_SIZE

@@ -47,8 +47,8 @@ def test_visualize_learning_draws_every_epoch_and_says_how_much_the_filters_chan
     result = run_script("visualize.py", "learning", "--model", out / "cnn.keras")
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"Wrote {out / 'learning.png'}" in result.stdout
-    assert result.stderr.splitlines() == [f"Using {out / 'cnn.keras'} (test accuracy "
-                                          f"{result.stderr.split('(test accuracy ')[1].split(chr(10))[0]}"]
+    using, quick = result.stderr.splitlines()  # nothing else: no TensorFlow notice, no warning
+    assert using.startswith(f"Using {out / 'cnn.keras'} (test accuracy ") and quick.startswith("A quick run:")
     changes = [float(value) for value in
                result.stdout.split("changed by a mean of ")[1].split(" per epoch")[0].split(", ")]
     kept = snapshots.load(out / "cnn_snapshots.npz")
