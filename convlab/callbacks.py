@@ -15,6 +15,7 @@ import shutil
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -128,8 +129,10 @@ class Backup(keras.callbacks.Callback):
             raise TrainingError(f"the backup {weights} is missing, truncated or changed since it was written "
                                 f"(after epoch {epoch}).\n{AGAIN}")
         try:
-            model.optimizer.build(model.trainable_variables)
-            model.load_weights(weights)
+            with warnings.catch_warnings():  # Keras warns of what it skips in another model's file: refused below
+                warnings.simplefilter("ignore")
+                model.optimizer.build(model.trainable_variables)
+                model.load_weights(weights)
         except Exception as error:  # Keras and h5py raise many kinds for a file of another model
             raise TrainingError(f"the backup {weights} does not fit {model.name} as built now "
                                 f"({(str(error).splitlines() or [type(error).__name__])[0][:200]}).\n{AGAIN}") from None

@@ -50,3 +50,33 @@ def short_run(tmp_path_factory):
                         "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
+
+
+@pytest.fixture
+def train_here(capsys, monkeypatch):
+    """train.py's main() in this process, where TensorFlow has loaded once, instead of a process per run.
+
+    Call it with train.py's flags; it returns (the exit code or error message, stdout, stderr). The
+    precision and the SIGTERM handler that main() sets are put back afterwards.
+    """
+    import signal
+
+    import keras
+
+    import train
+
+    handler = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(DATA_DIR))
+
+    def run(*argv):
+        try:
+            train.main([str(arg) for arg in argv])
+            code = 0
+        except SystemExit as exit:
+            code = exit.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    yield run
+    keras.mixed_precision.set_global_policy("float32")
+    signal.signal(signal.SIGTERM, handler)

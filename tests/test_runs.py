@@ -195,18 +195,17 @@ def test_flags_that_leave_the_run_folder_unclear_are_refused(flags, message, cap
     assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_the_time_estimate_comes_from_a_run_of_the_same_size_on_this_machine(tmp_path):
+def test_the_time_estimate_comes_from_a_run_of_the_same_size_on_this_machine(tmp_path, monkeypatch, train_here):
     """Before a model's first epoch, train.py says how long it will take only from a finished run of the same
     model and size here; the estimate is within a factor of 3 of the time it then takes (the same machine
     can take 1x or 2x the time for the same work: docs/speed.md)."""
-    project = copy_project(tmp_path / "project")
-    first = run_script(project / "train.py", *TINY, *SECOND)
-    second = run_script(project / "train.py", *TINY, *SECOND)
-    assert first.returncode == second.returncode == 0, second.stderr[-2000:]
-    assert "Time:" not in first.stdout  # nothing measured yet
-    estimate = re.search(r"^Time: about (\d+) s, at the speed of the last such run in runs/", second.stdout, re.M)
-    assert estimate, second.stdout
-    newest = max((project / "runs").iterdir(), key=lambda path: path.name if path.is_dir() else "")
+    monkeypatch.setattr(runs, "RUNS_DIR", tmp_path / "runs")
+    _, first, _ = train_here(*TINY, *SECOND)
+    _, second, _ = train_here(*TINY, *SECOND)
+    assert "Time:" not in first  # nothing measured yet
+    estimate = re.search(r"^Time: about (\d+) s, at the speed of the last such run in runs/", second, re.M)
+    assert estimate, second
+    newest = runs.latest_run()
     took = json.loads((newest / "results.json").read_text())["models"]["cnn"]["train_seconds"]
     assert took / 3 <= int(estimate.group(1)) <= took * 3 + 1, (estimate.group(0), took)
 
