@@ -222,6 +222,7 @@ def test_without_data_the_tests_stop_with_one_line_saying_what_to_set(tmp_path):
     assert result.stderr.strip() == f"Exit: {NO_DATA}" and "Error" not in result.stdout
 
 
+@pytest.mark.slow  # about 15 s: a run, then pytest with two workers
 def test_after_train_py_data_dir_the_readme_test_command_finds_the_data_on_every_worker(tmp_path):
     """The README's offline way on a new user's machine: `python train.py --data-dir DIR` once, then the
     test command as written, whose pytest-xdist workers find the files in the Keras cache."""

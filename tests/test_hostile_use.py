@@ -222,6 +222,7 @@ def test_a_read_only_out_is_refused_before_the_data_loads(tmp_path):
     assert result.stderr.startswith(f"error: cannot write into --out {out / 'run'}: {out} is not writable.")
 
 
+@pytest.mark.slow  # a real run onto a 1 MB file system
 def test_a_full_disk_gives_one_message_and_leaves_nothing_half_written(tmp_path):
     """1 MB fills during the first epochs' backups and snapshots (the dnn's weights with Adam's are 1.2 MB)."""
     with small_disk(tmp_path / "disk", "1m") as disk:

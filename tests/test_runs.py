@@ -195,6 +195,7 @@ def test_flags_that_leave_the_run_folder_unclear_are_refused(flags, message, cap
     assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # two real runs
 def test_the_time_estimate_comes_from_a_run_of_the_same_size_on_this_machine(tmp_path, monkeypatch, train_here):
     """Before a model's first epoch, train.py says how long it will take only from a finished run of the same
     model and size here; the estimate is within a factor of 3 of the time it then takes (the same machine

@@ -79,6 +79,7 @@ def exercises(tmp_path_factory):
     return out, result.stdout
 
 
+@pytest.mark.slow  # about 20 s with its run of three models
 def test_the_exercises_table_gives_each_variants_stack_size_time_and_gain(exercises):
     out, stdout = exercises
     models = json.loads((out / "results.json").read_text())["models"]
@@ -93,6 +94,7 @@ def test_the_exercises_table_gives_each_variants_stack_size_time_and_gain(exerci
     assert (out / "accuracy_vs_time.png").is_file()
 
 
+@pytest.mark.slow  # shares the run above, and exports
 def test_a_variant_is_used_by_the_other_scripts_as_the_cnn_is(exercises, monkeypatch, capsys):
     import export
     import predict
