@@ -171,10 +171,9 @@ def run(args):
 
 
 def train_and_evaluate(spec, settings, data, devices, run_folder, logging, resume=False, quick=False):
-    """One model: build, compile and fit it (train_model), evaluate it on the test images, save it.
+    """One model (spec: recipe.ModelSpec) built, compiled and fit by train_model, evaluated on the test images, saved.
 
-    spec: recipe.ModelSpec; quick: fewer images or epochs than its recipe. Returns its line of
-    results.json, its per-epoch history and its probabilities for the test images.
+    quick: fewer images or epochs than its recipe. Returns its results.json line, its history and its test answers.
     """
     from convlab import report
     from model import with_mirror
@@ -192,11 +191,7 @@ def train_and_evaluate(spec, settings, data, devices, run_folder, logging, resum
 
 
 def train_model(settings, data, devices, run_folder, logging, resume=False):
-    """Build, compile and fit one model (or finish a stopped one): the course's steps, with the project's recipe.
-
-    data: data.Splits; devices: cluster.Cluster; run_folder: runs.RunFolder; logging: callbacks.Logging.
-    Returns the trained model and its per-epoch history.
-    """
+    """Build, compile and fit one model, or finish a stopped one: the course's steps with the project's recipe."""
     import keras
 
     from convlab import callbacks
@@ -212,12 +207,12 @@ def train_model(settings, data, devices, run_folder, logging, resume=False):
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     devices.prepare(model)
     training = callbacks.Training(settings, model, run_folder, devices, logging, resume)  # backup, logs, stop
-    print(f"\n== {settings.model}: {model.count_params():,} parameters, {settings.epochs} epoch"
-          + ("s" * (settings.epochs > 1)) + ", "
-          f"batch {batch}, peak learning rate {settings.learning_rate:g}")
-    estimate = recipe.estimate(settings, len(data.train.images), len(data.validation.images),
-                               settings.epochs - training.initial_epoch, keras.mixed_precision.global_policy().name)
-    if estimate:
+    epochs = f"{settings.epochs} epoch" + "s" * (settings.epochs > 1)
+    print(f"\n== {settings.model}: {model.count_params():,} parameters, {epochs}, batch {batch}, "
+          f"peak learning rate {settings.learning_rate:g}")
+    remaining = settings.epochs - training.initial_epoch
+    if estimate := recipe.estimate(settings, len(data.train.images), len(data.validation.images), remaining,
+                                   keras.mixed_precision.global_policy().name):
         print(estimate)
     with training.stopping():
         model.fit(training_dataset(*data.train, batch, settings.seed, training.initial_epoch, settings.epochs),
@@ -231,8 +226,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.list:
         return print(runs.table())
-    # SIGTERM (a scheduler, `kill`) stops the run like Ctrl-C does.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a scheduler's or `kill`'s stop is a Ctrl-C
     try:
         if args.out:
             cli.check_out(args.out)
@@ -248,8 +242,7 @@ def main(argv=None):
     except OSError as error:  # a full disk, or a folder made read-only while the run writes into it
         sys.exit(f"error: cannot write {error.filename or 'into the run folder'}: {files.reason(error)}.\n"
                  "Files are written whole or not at all: free some space, then resume with --resume.")
-    # The run is complete: a SIGTERM from here on has nothing left to stop.
-    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))  # the run is complete: nothing left to stop
 
 
 if __name__ == "__main__":

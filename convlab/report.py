@@ -125,8 +125,9 @@ def comparison_table(results):
 
 def per_class_table(results):
     """Test accuracy per class, side by side: where convolutions help most."""
-    lines = [f"{'test accuracy by class':<24}" + "".join(f"{name:>10}" for name in results)]
+    width = max(9, *map(len, results)) + 2  # a column per model, wide enough for cnn:64,64,64
+    lines = [f"{'test accuracy by class':<24}" + "".join(f"{name:>{width}}" for name in results)]
     for class_name in CLASS_NAMES:
-        lines.append(f"{class_name:<24}" + "".join(f"{r['per_class_accuracy'][class_name]:>10.1%}"
+        lines.append(f"{class_name:<24}" + "".join(f"{r['per_class_accuracy'][class_name]:>{width}.1%}"
                                                    for r in results.values()))
     return "\n".join(lines)

@@ -111,3 +111,12 @@ def test_a_variant_is_used_by_the_other_scripts_as_the_cnn_is(exercises, monkeyp
     assert err.count(f"Using {variant} (test accuracy {accuracy:.1%}, 1 epoch on 500 images)") == 3
     assert (out / "predictions.png").is_file() and (out / "filters.png").is_file()
     assert (out / "cnn-8-16-16.tflite").is_file() and (out / "cnn-8-16-16_savedmodel").is_dir()
+
+
+def test_the_per_class_table_keeps_the_longest_variant_names_apart():
+    from convlab.data import CLASS_NAMES
+
+    results = {name: {"per_class_accuracy": dict.fromkeys(CLASS_NAMES, 0.5)} for name in ("dnn", "cnn", "cnn:64,64,64")}
+    header, *rows = report.per_class_table(results).splitlines()
+    assert header.split()[4:] == list(results)
+    assert [row.split()[-3:] for row in rows] == [["50.0%"] * 3] * len(CLASS_NAMES)
