@@ -1,5 +1,8 @@
 """The suite's fixtures, and its one check before any test: that the data is there."""
 
+import json
+import subprocess
+
 import pytest
 
 from helpers import DATA_DIR, NO_DATA, run_script
@@ -17,8 +20,27 @@ def fashion_mnist():
     return load_fashion_mnist(DATA_DIR)
 
 
+def built_once(tmp_path_factory, worker_id, name, build):
+    """A session fixture's folder, built by the first pytest-xdist worker that asks and reused by the
+    others (pytest-xdist's recipe, with filelock): built by each, the workers would build it at the
+    same moment, each at half speed. build(folder) fills the folder and returns what JSON can hold.
+    Returns the folder and what build returned."""
+    if worker_id == "master":  # one process: nothing to share
+        folder = tmp_path_factory.mktemp(name)
+        return folder, build(folder)
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # this pytest run's own, the same for all its workers
+    folder, record = shared / name, shared / f"{name}.json"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not record.exists():
+            folder.mkdir(exist_ok=True)
+            record.write_text(json.dumps(build(folder)))
+        return folder, json.loads(record.read_text())
+
+
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory, fashion_mnist):
+def model_dir(tmp_path_factory, worker_id, fashion_mnist):
     """cnn.keras, the course CNN trained for a moment (2000 images, 1 epoch), and dnn.keras, untrained.
 
     Saved by the test run itself, never downloaded; trained just enough that the
@@ -28,28 +50,32 @@ def model_dir(tmp_path_factory, fashion_mnist):
 
     from model import build_model
 
-    keras.utils.set_random_seed(0)
-    (x_train, y_train), _ = fashion_mnist
-    folder = tmp_path_factory.mktemp("models")
-    cnn = build_model("cnn")
-    cnn.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    cnn.fit(x_train[:2000, ..., None], y_train[:2000], epochs=1, batch_size=64, verbose=0)
-    cnn.save(folder / "cnn.keras")
-    build_model("dnn").save(folder / "dnn.keras")
-    return folder
+    def build(folder):
+        keras.utils.set_random_seed(0)
+        (x_train, y_train), _ = fashion_mnist
+        cnn = build_model("cnn")
+        cnn.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        cnn.fit(x_train[:2000, ..., None], y_train[:2000], epochs=1, batch_size=64, verbose=0)
+        cnn.save(folder / "cnn.keras")
+        build_model("dnn").save(folder / "dnn.keras")
+
+    return built_once(tmp_path_factory, worker_id, "models", build)[0]
 
 
 @pytest.fixture(scope="session")
-def short_run(tmp_path_factory):
+def short_run(tmp_path_factory, worker_id):
     """One short real run of dnn and cnn (3,000 images, 3 epochs) with --tensorboard, its stdout
     a pipe as in CI or nohup; shared by several test files, since a run costs ~20 s. In float32
     on every machine, so that the saved models predict exactly what the run evaluated.
     Returns the --out folder and the CompletedProcess."""
-    out = tmp_path_factory.mktemp("run")
-    result = run_script("train.py", "--limit", "3000", "--epochs", "3", "--tensorboard", "--precision", "float32",
-                        "--out", out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out, result
+    def build(out):
+        result = run_script("train.py", "--limit", "3000", "--epochs", "3", "--tensorboard", "--precision",
+                            "float32", "--out", out)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return [[str(part) for part in result.args], result.returncode, result.stdout, result.stderr]
+
+    out, result = built_once(tmp_path_factory, worker_id, "run", build)
+    return out, subprocess.CompletedProcess(*result)
 
 
 @pytest.fixture

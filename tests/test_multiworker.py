@@ -84,6 +84,7 @@ def history(out):
         return []
 
 
+@pytest.mark.slow  # two train.py processes training together, about 25 s
 @on_tested_keras
 def test_two_workers_train_as_one_and_only_the_chief_keeps_results(tmp_path):
     workers = Workers(tmp_path, free_ports(2), [*QUICK, "--epochs", "2"])
@@ -182,6 +183,7 @@ def test_bad_tf_config_stops_train_py_before_anything_is_written(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # waits out a timeout, about 10 s
 @on_tested_keras
 def test_a_peer_that_never_answers_gives_up_after_the_timeout(tmp_path, monkeypatch):
     ports = free_ports(2)  # nobody starts worker 1

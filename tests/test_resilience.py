@@ -193,6 +193,7 @@ def test_mirrored_strategy_on_two_cpu_devices(tmp_path):
 # --- one run folder, one process; a stop never breaks a backup ------------------------
 
 
+@pytest.mark.slow  # two train.py processes, about 15 s
 def test_a_second_train_py_on_a_run_in_training_is_refused_until_the_first_ends(tmp_path):
     first = start_training(epochs=20, out=tmp_path)
     while not (tmp_path / "run_state.json").exists() and first.poll() is None:
