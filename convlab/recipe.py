@@ -66,12 +66,6 @@ class ModelSpec(NamedTuple):
     recipe: str  # the recipe and the builder it uses
     conv_filters: tuple = None  # the cnn's conv stack; None: the course's
 
-    @property
-    def conv_stack(self):
-        """The conv stack as a table shows it, e.g. "64, 64"; "-" for a model without one."""
-        filters = self.conv_filters or (COURSE_CONV_FILTERS if self.recipe == "cnn" else None)
-        return ", ".join(map(str, filters)) if filters else "-"
-
 
 def parse_model(text):
     """The ModelSpec for one --models value; ValueError with the fix for a name that is not one."""

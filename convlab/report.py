@@ -42,6 +42,16 @@ def predict(model, test, batch_size):
     return model.predict(to_dataset(*test, batch_size), verbose=0)
 
 
+def conv_stack(model):
+    """The filters of each Conv2D layer, as the tables show them ("64, 64"); "-" for a network without one."""
+    import keras
+
+    from convlab.saved_models import network
+
+    return ", ".join(str(layer.filters) for layer in network(model).layers
+                     if isinstance(layer, keras.layers.Conv2D)) or "-"
+
+
 def summarize(spec, model, history, metrics, run_folder, data, quick):
     """One model's line of results.json: its conv stack and size, training and test metrics, and its files.
 
@@ -51,7 +61,7 @@ def summarize(spec, model, history, metrics, run_folder, data, quick):
     """
     last = history[-1]
     return {
-        "conv_stack": spec.conv_stack,
+        "conv_stack": conv_stack(model),
         "parameters": model.count_params(),
         "epochs": len(history),
         "train_images": len(data.train.images),
@@ -98,14 +108,18 @@ def write_report(run_folder, results, histories, run_info, test, probabilities):
 def comparison_table(results):
     """The models side by side, each with its gain over the first (the dnn, by default), then the verdicts."""
     baseline, *others = results
-    lines = [f"{'model':<14}{'conv stack':>12}{'params':>10}{'epochs':>8}{'train time':>12}{'s/epoch':>9}"
-             f"{'val acc':>9}{'test acc':>10}{'test loss':>11}{f'vs {baseline}':>10}"]
+    stacks = {name: r.get("conv_stack", "-") for name, r in results.items()}  # runs before it have none
+    name_width, stack_width = max(14, *(len(n) + 1 for n in results)), max(12, *(len(s) + 2 for s in stacks.values()))
+    vs = f"vs {baseline}" if others else ""  # a gain needs two models
+    lines = [f"{'model':<{name_width}}{'conv stack':>{stack_width}}{'params':>10}{'epochs':>8}{'train time':>12}"
+             f"{'s/epoch':>9}{'val acc':>9}{'test acc':>10}{'test loss':>11}{vs:>{len(vs) + 2 if vs else 0}}"]
     for name, r in results.items():
         val = f"{r['val_accuracy']:.2%}" if r["val_accuracy"] is not None else "-"
         gain = "-" if name == baseline else f"{100 * (r['test_accuracy'] - results[baseline]['test_accuracy']):+.2f}"
-        lines.append(f"{name:<14}{r.get('conv_stack', '-'):>12}{r['parameters']:>10,}{r['epochs']:>8}"
+        lines.append(f"{name:<{name_width}}{stacks[name]:>{stack_width}}{r['parameters']:>10,}{r['epochs']:>8}"
                      f"{r['train_seconds']:>10.0f} s{r['train_seconds'] / r['epochs']:>7.1f} s"
-                     f"{val:>9}{r['test_accuracy']:>10.2%}{r['test_loss']:>11.4f}{gain:>10}")
+                     f"{val:>9}{r['test_accuracy']:>10.2%}{r['test_loss']:>11.4f}"
+                     + (f"{gain:>{len(vs) + 2}}" if vs else ""))
     for name, r in results.items():
         if "test_accuracy_without_mirror" in r:
             lines.append(f"{name}: each answer averaged with the mirror image's; "

@@ -161,3 +161,19 @@ def test_the_per_class_figure_draws_each_models_accuracy_per_class_side_by_side(
     assert [label.get_text() for label in axis.get_xticklabels()] == CLASS_NAMES
     assert [text.get_text() for text in axis.get_legend().get_texts()] == ["dnn", "cnn"]
     assert axis.get_ylim() == (0.0, 1.0)  # bars from zero: the gaps as large as they are
+
+
+def test_the_table_reads_each_models_conv_stack_from_its_layers_and_keeps_columns_apart():
+    from model import build_model, with_mirror
+
+    assert report.conv_stack(build_model("dnn")) == "-"
+    assert report.conv_stack(build_model("cnn", (8, 16, 16))) == "8, 16, 16"
+    stack = report.conv_stack(with_mirror(build_model("cnn_plus")))  # the network inside the mirror
+    assert stack == "24, 48, 48, 96"
+    row = {"conv_stack": stack, "parameters": 297_666, "epochs": 35, "train_seconds": 700, "val_accuracy": 0.94,
+           "test_accuracy": 0.94, "test_loss": 0.17}
+    header, line = report.comparison_table({"cnn_plus": row}).splitlines()[:2]
+    assert header.split()[-2:] == ["test", "loss"]  # one model: no gain column
+    assert line.split()[:6] == ["cnn_plus", "24,", "48,", "48,", "96", "297,666"]
+    header = report.comparison_table({"cnn_plus": row, "cnn:64,64,64": row}).splitlines()[0]
+    assert header.endswith("test loss  vs cnn_plus")
