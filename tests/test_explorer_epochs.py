@@ -249,8 +249,8 @@ def test_switching_epochs_recomputes_the_maps_the_arithmetic_and_the_dense_half(
         shown_units = page.eval_on_selector_all('.units[data-layer="dense"] .unit',
                                                 "us => us.map(u => Number(u.dataset.value))")
         np.testing.assert_allclose(shown_units, units[0], atol=AGREEMENT, rtol=0)
-        bars = page.eval_on_selector_all("#bars .bar.cnn .value", "vs => vs.map(v => v.textContent)")
-        assert bars == [f"{100 * p:.1f}%" for p in probabilities[0]], epoch
+        bars = page.eval_on_selector_all("#bars .bar.cnn .value", "vs => vs.map(v => parseFloat(v.textContent))")
+        np.testing.assert_allclose(bars, 100 * probabilities[0], atol=0.05 + 1e-3, rtol=0, err_msg=str(epoch))
         page.wait_for_function("e => location.hash.endsWith(`&epoch=${e}`)", arg=epoch, timeout=2000)
         assert page.text_content("#epoch-value").startswith(f"epoch {epoch} of 3")
         assert page.get_attribute("#epoch", "aria-valuetext") == f"epoch {epoch} of 3"
@@ -260,12 +260,35 @@ def test_switching_epochs_recomputes_the_maps_the_arithmetic_and_the_dense_half(
         else:
             assert accuracy == "Validation accuracy: none before training."
         now = float(page.get_attribute("#epoch-strip line.now", "x1"))
-        marked = page.eval_on_selector_all("#epoch-strip circle.cnn[r='4']", "cs => cs.map(c => Number(c.getAttribute('cx')))")
+        marked = page.eval_on_selector_all("#epoch-strip circle.cnn[r='4']",
+                                           "cs => cs.map(c => Number(c.getAttribute('cx')))")
         assert marked == ([now] if epoch else []), epoch  # epoch 0 has no validation accuracy to mark
     assert page.is_disabled("#epoch-back") is False and page.is_disabled("#epoch-next") is False
     page.click("#epoch-next")
     assert page.is_disabled("#epoch-next")
     assert "float16" in page.text_content("#epoch-note") and "float32" in page.text_content("#epoch-note")
+
+
+def test_the_first_screen_still_holds_the_input_the_predictions_and_the_flow(tab):
+    """At 1366x768, with the lists' switch above the test images and the move buttons under the canvas, the
+    first screen still holds the input, the predictions and the network at a glance; the epoch control
+    follows it."""
+    page = tab.show("image=0")
+    page.evaluate("scrollTo(0, 0)")  # a reload keeps the scroll of the test before
+    flow = page.locator("#flow").bounding_box()
+    assert page.locator("#epoch-controls").bounding_box()["y"] > flow["y"] + flow["height"]
+    for part in ("#drawing", "#bars", "#flow"):
+        box = page.locator(part).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 768 and box["x"] + box["width"] <= 1366, part
+
+
+def test_the_epoch_control_and_the_lists_pass_axe(tab):
+    """No serious or critical accessibility violation with the control at an epoch between and a list shown."""
+    if not browser.AXE.is_file():
+        pytest.skip(browser.NO_AXE)
+    page = tab.show("image=5&epoch=1&list=dnn")
+    found = browser.axe_violations(page)
+    assert [v for v in found if v[0] in ("serious", "critical")] == [], found
 
 
 def test_play_steps_through_the_epochs_and_pauses(tab):
@@ -288,8 +311,9 @@ def lists(saved, fashion_mnist):
     _, (x_test, y_test) = fashion_mnist
     answers = {name: saved[name].predict(x_test[..., None], batch_size=256, verbose=0) for name in NETWORKS}
     found = comparison.fixes("dnn", "cnn", answers, y_test)
-    return answers, {"cnn": (found.fixed, comparison.clearest(found.fixed, answers["cnn"], answers["dnn"], y_test, 24)),
-                     "dnn": (found.broken, comparison.clearest(found.broken, answers["dnn"], answers["cnn"], y_test, 24))}
+    clearest = {winner: comparison.clearest(indices, answers[winner], answers[loser], y_test, 24)
+                for winner, loser, indices in (("cnn", "dnn", found.fixed), ("dnn", "cnn", found.broken))}
+    return answers, {"cnn": (found.fixed, clearest["cnn"]), "dnn": (found.broken, clearest["dnn"])}
 
 
 def test_the_lists_are_comparison_fixes_of_the_embedded_models(tab, lists, fashion_mnist):
@@ -302,7 +326,7 @@ def test_the_lists_are_comparison_fixes_of_the_embedded_models(tab, lists, fashi
     for winner, _, indices, loser_says in shown:
         loser = "dnn" if winner == "cnn" else "cnn"
         assert loser_says == answers[loser][indices].argmax(axis=1).tolist()
-    assert page.text_content("#lists") .count("right") == 2
+    assert page.text_content("#lists").count("right") == 2
     for winner, (every, chosen) in expected.items():
         page.check(f'input[name="list"][value="{winner}"]')
         thumbs = page.eval_on_selector_all("#gallery .thumb", "ts => ts.map(t => Number(t.dataset.image))")

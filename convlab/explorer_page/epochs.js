@@ -36,7 +36,8 @@ function buildEpochs() {
     return;
   }
   const held = NETWORKS.filter(n => n.epochs);
-  $("epoch-hint").textContent = "both networks, from as built to trained";
+  const whose = held.length < NETWORKS.length ? `the ${role(held[0])} only` : DNN ? "both networks" : "the CNN";
+  $("epoch-hint").textContent = `${whose}, from ${EPOCHS[0] === 0 ? "as built" : `epoch ${EPOCHS[0]}`} to trained`;
   $("epoch-controls").hidden = false;
   $("epoch-accuracy").hidden = false;
   const slider = $("epoch");
@@ -46,12 +47,14 @@ function buildEpochs() {
   $("epoch-next").addEventListener("click", () => { pauseEpochs(); stepEpoch(1); });
   $("epoch-play").addEventListener("click", () => (epochTimer ? pauseEpochs() : playEpochs()));
   const last = held.map(n => `${role(n)} ${n.epochs.kept[n.epochs.kept.length - 1]}`).join(", ");
-  $("epoch-note").textContent = `Epoch 0 is each network as built, before any training. The last epoch (${last}) ` +
+  // A run resumed from one made before train.py kept snapshots holds them from where it resumed.
+  $("epoch-note").textContent = (EPOCHS[0] === 0 ? "Epoch 0 is each network as built, before any training. " : "") +
+    `The last epoch (${last}) ` +
     "is the saved model itself, in float32; the epochs before it are held in float16, as train.py keeps them " +
     `(${held.map(n => n.epochs.file).join(", ")}): 3 significant digits, which moves a probability by about ` +
     `a thousandth. ${missing.join(" ")}`;
   if (held.some(n => n.epochs.accuracy.some(a => a !== null))) {
-    $("epoch-strip").hidden = false;
+    $("epoch-strip").removeAttribute("hidden");  // an <svg> has no .hidden property, only the attribute
     new ResizeObserver(drawStrip).observe($("epoch-strip"));
   }
   showEpochState();
@@ -74,8 +77,7 @@ function stepEpoch(by) {
   if (next >= 0 && next < EPOCHS.length) showEpoch(EPOCHS[next]);
 }
 
-// From the first epoch (or from where the control is, unless it is at the end), one epoch every
-// EPOCH_EVERY_MS, to the last.
+// From the epoch shown (from the first, when it is the last), one epoch every EPOCH_EVERY_MS, to the last.
 function playEpochs() {
   if (state.epoch === EPOCHS[EPOCHS.length - 1]) showEpoch(EPOCHS[0]);
   $("epoch-play").setAttribute("aria-pressed", "true");
@@ -120,7 +122,7 @@ function showEpochState() {
 // marked across both; drawn in the strip's own pixels (again when its width changes).
 function drawStrip() {
   const svg = $("epoch-strip");
-  if (svg.hidden) return;
+  if (svg.hasAttribute("hidden")) return;
   const width = svg.clientWidth, height = svg.clientHeight;
   svg.textContent = "";
   const series = NETWORKS.filter(n => n.epochs).map(n => ({

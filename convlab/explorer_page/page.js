@@ -10,8 +10,9 @@
 // --- Limits, said once (the colours and sizes are style.css's :root) -----------------
 
 const GALLERY_PER_CLASS = 5;   // the test images shown: the first five of each class
-const LIST_PER_ROW = 8;        // a list of test images where one network beats the other: this many to a row
-const EPOCH_EVERY_MS = 900;    // the epoch control's play: one epoch this often
+const LIST_PER_ROW = 6;        // a list of test images where one network beats the other: this many to a row (the
+                               // narrowest column the gallery gets, at 1340 px, holds 7)
+const EPOCH_EVERY_MS = 1000;   // the epoch control's play: one epoch a second
 const UNDO_STEPS = 100;        // how far undo goes back
 const DIGITS = 4;              // every number of the arithmetic, products and totals alike, to 4 decimals
 const ADDRESS_EVERY_MS = 100;  // browsers ignore a page that rewrites its address more often than this
@@ -40,6 +41,7 @@ for (const list of LISTS) {
 // longer than the CNN); each network shows the last of its own epochs up to the one chosen.
 const NETWORKS = [CNN, DNN].filter(network => network);
 const EPOCHS = Array.from(new Set(NETWORKS.flatMap(n => (n.epochs ? n.epochs.kept : [])))).sort((a, b) => a - b);
+const GALLERY_HINT = document.getElementById("gallery-hint").textContent;  // page.html's, for the classes
 const COLOURS = {response: bytes(DATA.colours.response), kernel: bytes(DATA.colours.kernel)};
 const SELFTEST = location.hash === "#selftest";
 // Every Conv2D and MaxPooling2D layer has feature maps: a card of them, and a place in the flow.
@@ -309,8 +311,7 @@ function showList(which) {
   buildGallery();
   const list = LISTS.find(l => l.winner === state.list);
   $("list-note").hidden = !list;
-  $("gallery-hint").textContent = list ? "the clearest first: click one, then move it a pixel under the canvas"
-                                       : "click one to load it, then draw on it";
+  $("gallery-hint").textContent = list ? "the clearest first" : GALLERY_HINT;
   if (list) {
     const [winner, loser] = [list.winner.toUpperCase(), list.loser.toUpperCase()];
     $("list-note").textContent = `The ${winner} gets ${thousands(list.total)} of the ${thousands(DATA.wins.compared)} ` +
@@ -810,9 +811,9 @@ function showChosenThumb() {
 // pixel, colour scale and epoch: a link a teacher can hand out, kept up to date as the learner clicks.
 // A drawing travels in it too (drawing=...), so a reload or a shared link shows the same input; so do
 // a test image moved (move=ROWS,COLUMNS) and the list of test images shown (list=cnn or list=dnn).
-let written = "", addressTimer = null, lastAddressWrite = -Infinity;
+let written = "", landed = null, addressTimer = null, lastAddressWrite = -Infinity;
 function writeAddress() {
-  if (SELFTEST) return;
+  if (SELFTEST || opening) return;
   const link = new URLSearchParams();
   if (state.source !== null) link.set("image", state.source);
   else if (!nothingDrawn()) link.set("drawing", drawingCode(state.pixels));
@@ -827,7 +828,7 @@ function writeAddress() {
   link.set("scale", state.scale);
   if (EPOCHS.length > 1) link.set("epoch", state.epoch);
   if (state.list !== "classes") link.set("list", state.list);
-  written = `#${link}`;
+  written = `#${link}`.replace(/%2C/g, ",");  // URLSearchParams writes move=0,1's comma as %2C; an address needs not
   // At most one rewrite every ADDRESS_EVERY_MS (a held arrow key, the fast sliding window),
   // and the last one always lands.
   clearTimeout(addressTimer);
@@ -836,8 +837,12 @@ function writeAddress() {
     addressTimer = setTimeout(writeAddress, wait);
     return;
   }
+  // An address changed from outside since the last write (a link pasted, the back button) is for the
+  // hashchange handler to open: a write still pending from the view before must not overwrite it.
+  if (landed !== null && location.hash !== landed && location.hash !== written) return;
   lastAddressWrite = performance.now();
   if (location.hash !== written) history.replaceState(null, "", written);
+  landed = written;
 }
 
 // A drawing in a few hundred letters: its 784 pixels (whole numbers 0..255), each run of 0s as
@@ -870,8 +875,21 @@ function drawingFromCode(code) {
   return pixels.length === SIZE * SIZE ? Float32Array.from(pixels) : null;
 }
 
+// Open the view the address names. The address is written once, at the end: written halfway, a
+// reload or a copy in between would get half the view (the image without its pixel).
+let opening = false;
 function openFromLink() {
-  const link = new URLSearchParams(location.hash.slice(1));
+  landed = location.hash;
+  opening = true;
+  try {
+    showLink(new URLSearchParams(location.hash.slice(1)));
+  } finally {
+    opening = false;
+  }
+  writeAddress();
+}
+
+function showLink(link) {
   const number = (name, count, otherwise) => {
     const value = Number(link.get(name));
     return link.has(name) && Number.isInteger(value) && value >= 0 && value < count ? value : otherwise;
