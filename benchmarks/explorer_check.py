@@ -13,12 +13,16 @@ redraw done) and steps its epoch control through every epoch; compares the embed
 images' probabilities with model.predict's. With snapshots beside the models, it also
 measures on all 10,000 test images how far the weights rounded to float16, as the page holds
 them, answer from the float32 weights: the last epoch's snapshot against the saved model, and
-epoch 0 against the model as train.py builds it with the run's seed. Needs the Fashion-MNIST
-files, as visualize.py does.
+epoch 0 against the model as train.py builds it with the run's seed. With a dnn beside the CNN,
+it counts the page's lists (the test images one network gets right and the other wrong) and how
+often a move by one pixel, in each of the four directions, changes each network's answer: on
+the listed images and on all 10,000. Needs the Fashion-MNIST files, as visualize.py does.
 """
 
 import argparse
+import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 import numpy as np  # noqa: E402
 
 from benchmarks import chromium  # noqa: E402
-from convlab import explorer_page, recipe, runs, snapshots  # noqa: E402
+from convlab import comparison, explorer_page, recipe, runs, snapshots  # noqa: E402
 from convlab.data import load_test_images  # noqa: E402
 from convlab.saved_models import ModelFileError, model_or_latest  # noqa: E402
 
@@ -59,6 +63,7 @@ def main():
             sys.exit(written.stderr)
         page = folder / "explorer.html"
         print(f"page: {page.stat().st_size / 1e6:.2f} MB, written in {seconds:.1f} s")
+        wins = embedded(page)["wins"]
         checks = [chromium.self_test(page, folder / f"profile{k}") for k in range(args.repeat)]
 
     print("page loaded (from the request to the first redraw done), ms:",
@@ -78,11 +83,12 @@ def main():
     x_test, y_test = load_test_images()
     images = x_test[: results["images"], ..., None]
     networks = {"cnn": args.model, "dnn": explorer_page.dnn_beside(args.model)}
+    models = {}
     for name, model_file in networks.items():
         if model_file is None:
             continue
         # What the page runs: for cnn_plus, the network without its mirror.
-        model = explorer_page.load_runnable(model_file)
+        model = models[name] = explorer_page.load_runnable(model_file)
         expected = np.asarray(model.predict(images, verbose=0), np.float32)
         difference = np.abs(np.array(results[name]) - expected)
         agree = np.mean(np.array(results[f"{name}Classes"]) == expected.argmax(axis=1))
@@ -97,6 +103,34 @@ def main():
             print(f"  at every epoch ({len(at_epochs)}): |page - Keras on the weights the page holds| largest "
                   f"{largest:.2g}")
             rounding(name, model, model_file, kept, x_test, y_test)
+    if wins:
+        moves(wins, models, x_test)
+
+
+def embedded(page):
+    """The data the page embeds for its scripts (explorer_page.page_data)."""
+    found = re.search(r'<script type="application/json" id="explorer-data">(.*?)</script>', page.read_text(), re.S)
+    return json.loads(found.group(1))
+
+
+def moves(wins, models, x_test):
+    """The page's lists, and how often a move by one pixel (comparison.shifted, as the page's buttons move an
+    image) changes each network's answer, the four directions averaged."""
+    print("lists: " + "; ".join(f"{found['winner']} right, {found['loser']} wrong: {found['total']:,} of "
+                                f"{wins['compared']:,}, {len(found['indices'])} listed" for found in wins["lists"]))
+    listed = np.array([index for found in wins["lists"] for index in found["indices"]])
+    for name, model in models.items():
+        changed = {}
+        for what, images in ((f"the {len(listed)} listed", x_test[listed]), (f"all {len(x_test):,}", x_test)):
+            plain = classes(model, images)
+            changed[what] = np.mean([np.mean(classes(model, comparison.shifted(images, 1, direction)) != plain)
+                                     for direction in comparison.DIRECTIONS])
+        print(f"{name}: a move by one pixel changes its answer on " +
+              ", ".join(f"{share:.1%} of {what}" for what, share in changed.items()))
+
+
+def classes(model, images):
+    return model.predict(images[..., None], batch_size=500, verbose=0).argmax(axis=1)
 
 
 def answers(model, weights, images):
@@ -131,7 +165,7 @@ def rounding(name, model, model_file, kept, x_test, y_test):
     for epoch, float32 in compared:
         exact, rounded = answers(model, float32, images), answers(model, kept.at(int(epoch)), images)
         difference = np.abs(exact - rounded)
-        print(f"{name} epoch {epoch}, float16 as the page holds it vs float32, {len(images):,} test images: "
+        print(f"{name} epoch {epoch}, its float16 snapshot vs its float32 weights, {len(images):,} test images: "
               f"probabilities apart by at most {difference.max():.2g} (mean {difference.mean():.2g}); "
               f"same class {np.mean(exact.argmax(1) == rounded.argmax(1)):.2%}; accuracy "
               f"{np.mean(exact.argmax(1) == y_test):.2%} vs {np.mean(rounded.argmax(1) == y_test):.2%}")
