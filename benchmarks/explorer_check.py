@@ -157,7 +157,8 @@ def rounding(name, model, model_file, kept, x_test, y_test):
     from model import build_model
 
     spec = recipe.parse_model(runs.model_name(model_file))
-    keras.utils.set_random_seed(recipe.Settings.for_model(spec).weights_seed)
+    seed = runs.RunFolder(model_file.parent).read_results().get("seed", recipe.SEED)  # --seed, where it was given
+    keras.utils.set_random_seed(recipe.Settings.for_model(spec, seed=seed).weights_seed)
     compared = [(kept.epochs[-1], model.get_weights())]
     if kept.epochs[0] == 0:  # kept from the start (a run resumed from one without snapshots keeps them from there)
         compared.append((0, build_model(spec.recipe, spec.conv_filters).get_weights()))

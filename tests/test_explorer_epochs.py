@@ -11,6 +11,8 @@ One Chromium and one tab for the module (Playwright), and the page's own self-te
 """
 
 import base64
+import contextlib
+import io
 import json
 import re
 import shutil
@@ -24,7 +26,7 @@ from browser import CHROMIUM, NO_CHROMIUM
 import visualize
 from convlab import comparison, explorer_page, recipe, runs, snapshots
 from convlab.data import CLASS_NAMES
-from helpers import DATA_DIR, run_script
+from helpers import DATA_DIR
 from model import build_model
 
 AGREEMENT = 1e-4  # the same float32 weights in Keras and in the page: only the order of the additions differs
@@ -82,10 +84,14 @@ def at_epoch(model, weights, images):
 
 @pytest.fixture(scope="module")
 def page_run(run, tmp_path_factory):
+    """`visualize.py explorer` on the run's cnn, and what it printed; in this process, where TensorFlow has
+    loaded already (test_explorer.py runs the script itself)."""
     out = tmp_path_factory.mktemp("explorer")
-    result = run_script("visualize.py", "explorer", "--model", run / "cnn.keras", "--out", out)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out / "explorer.html", result
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+        patch.setenv("FASHION_MNIST_DIR", str(DATA_DIR))
+        visualize.main(["explorer", "--model", str(run / "cnn.keras"), "--out", str(out)])
+    return out / "explorer.html", printed.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +127,8 @@ def tab(page_run):
 def test_the_page_holds_every_epoch_as_train_py_kept_it(page_run, kept):
     """Each epoch but the last as the snapshots' own float16, byte for byte; the last is the saved model in
     float32; the validation accuracy of each epoch from the history beside the model."""
-    page, result = page_run
-    assert f"Wrote {page}: open it in a browser (the cnn, with the dnn beside it)" in result.stdout
+    page, printed = page_run
+    assert f"Wrote {page}: open it in a browser (the cnn, with the dnn beside it)" in printed
     data = page_json(page)
     for name in NETWORKS:
         network, snapshot = data[name], kept[name]
