@@ -51,8 +51,8 @@ function buildEpochs() {
   $("epoch-note").textContent = (EPOCHS[0] === 0 ? "Epoch 0 is each network as built, before any training. " : "") +
     `The last epoch (${last}) ` +
     "is the saved model itself, in float32; the epochs before it are held in float16, as train.py keeps them " +
-    `(${held.map(n => n.epochs.file).join(", ")}): 3 significant digits, which can move a probability by a ` +
-    `thousandth or two. ${missing.join(" ")}`;
+    `(${held.map(n => n.epochs.file).join(", ")}): 3 significant digits, which can move a probability in its ` +
+    `third decimal. ${missing.join(" ")}`;
   if (held.some(n => n.epochs.accuracy.some(a => a !== null))) {
     $("epoch-strip").removeAttribute("hidden");  // an <svg> has no .hidden property, only the attribute
     new ResizeObserver(drawStrip).observe($("epoch-strip"));
