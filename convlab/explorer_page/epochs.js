@@ -48,8 +48,9 @@ function buildEpochs() {
   $("epoch-play").addEventListener("click", () => (epochTimer ? pauseEpochs() : playEpochs()));
   const last = held.map(n => `${role(n)} ${n.epochs.kept[n.epochs.kept.length - 1]}`).join(", ");
   // A run resumed from one made before train.py kept snapshots holds them from where it resumed.
-  $("epoch-note").textContent = (EPOCHS[0] === 0 ? "Epoch 0 is each network as built, before any training. " : "") +
-    `The last epoch (${last}) ` +
+  const built = EPOCHS[0] === 0
+    ? `Epoch 0 is ${held.length > 1 ? "each network" : "the network"} as built, before any training. ` : "";
+  $("epoch-note").textContent = `${built}The last epoch (${last}) ` +
     "is the saved model itself, in float32; the epochs before it are held in float16, as train.py keeps them " +
     `(${held.map(n => n.epochs.file).join(", ")}): 3 significant digits, which can move a probability in its ` +
     `third decimal. ${missing.join(" ")}`;
