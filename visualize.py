@@ -268,7 +268,11 @@ def write_explorer(args):
     feature_layers(cnn, model_file)  # refuse a model without convolutions
     dnn_file = explorer_page.dnn_beside(model_file)
     dnn = explorer_page.load_runnable(dnn_file) if dnn_file else None
-    write(explorer_page.page(cnn, model_file, dnn, dnn_file, x_test, y_test), runs.RunFolder(out).explorer_page)
+    name = runs.model_name(model_file)
+    which = (f"the {name}, with the dnn beside it" if dnn_file else
+             f"the {name} alone: no {runs.RunFolder(model_file.parent).model('dnn').name} beside it")
+    write(explorer_page.page(cnn, model_file, dnn, dnn_file, x_test, y_test), runs.RunFolder(out).explorer_page,
+          then=f": open it in a browser ({which})")
 
 
 # --- loading and checking -----------------------------------------------------------
@@ -306,9 +310,9 @@ def check_pixel(row, col):
                              f"ROW from 0 to {rows - 1}, COL from 0 to {cols - 1}, got {row} {col}")
 
 
-def write(text, path):
+def write(text, path, then=""):
     """Write a page whole, or not at all."""
-    with cli.writing(path), files.atomic_path(path) as temporary:
+    with cli.writing(path, then=then), files.atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
 
 

@@ -34,13 +34,14 @@ def check_out(out, flag="--out"):
 
 
 @contextlib.contextmanager
-def writing(path, fix=files.PASS_AN_OUT):
-    """Name the file once written; turn a failed write (a full disk, a folder made read-only) into one message."""
+def writing(path, fix=files.PASS_AN_OUT, then=""):
+    """Name the file once written (followed by `then`, what to do with it); turn a failed write (a full disk,
+    a folder made read-only) into one message."""
     try:
         yield
     except OSError as error:
         raise OutputError(f"cannot write {path}: {files.reason(error)}.\n{fix}") from None
-    print(f"Wrote {path}")
+    print(f"Wrote {path}{then}")
 
 
 def save_figure(figure, path):

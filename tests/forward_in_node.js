@@ -7,7 +7,10 @@
 // (little-endian float32, image after image), the last layer's logits to <network>_logits.f32,
 // and OUT_DIR/<network>.json lists the layers' shapes. For the CNN, OUT_DIR/explained.json
 // holds the arithmetic of the pixels PIXELS.json names ([{image, layer, channel, row, col}]):
-// the value explainConv or explainPool works out, and the receptive field.
+// the value explainConv or explainPool works out, and the receptive field. A network that holds
+// its epochs (the page's epoch control) is also run at each of them, in order: its probabilities
+// and logits, epoch after epoch and image after image, go to <network>_epochs.f32 and
+// <network>_epoch_logits.f32.
 "use strict";
 
 const fs = require("fs");
@@ -33,6 +36,15 @@ for (const name of ["cnn", "dnn"]) {
   fs.writeFileSync(path.join(out, `${name}.json`), JSON.stringify(network.layers.map((layer, k) => ({
     name: layer.name, type: layer.type, folded: layer.folded || [],
     shape: [outputs[0][k].height, outputs[0][k].width, outputs[0][k].channels]}))));
+  if (!network.epochs) continue;
+  const last = network.epochs.kept.length - 1;
+  const atEpochs = network.epochs.kept.map((_, row) => {
+    forward.useEpoch(network, row);
+    return Array.from({length: Number(count)}, (_, k) => forward.forward(network, image(k)).pop());
+  });
+  forward.useEpoch(network, last);  // back to the saved model, for the pixels below
+  save(`${name}_epochs.f32`, atEpochs.flat().map(o => o.data));
+  save(`${name}_epoch_logits.f32`, atEpochs.flat().map(o => o.logits));
 }
 
 const cnn = data.cnn;  // unpacked above

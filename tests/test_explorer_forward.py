@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from convlab import explorer_page
+from convlab import explorer_page, snapshots
 from helpers import REPO, cnn_plus_far_from_init
 from model import with_mirror
 
@@ -44,7 +44,7 @@ def keras_name(layer):
 
 def run_in_node(model, images, labels, folder, pixels=()):
     """forward.js on the packed model: each page layer's outputs, the logits, the explained pixels."""
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     data = explorer_page.page_data(model, folder / "model.keras", None, None, images, labels)
     (folder / "data.json").write_text(json.dumps(data))
     (folder / "pixels.json").write_text(json.dumps(list(pixels)))
@@ -127,6 +127,42 @@ def test_one_pixels_arithmetic_and_receptive_field(networks, fashion_mnist, tmp_
             k, at = maps.index(pixel["layer"]), (pixel["row"], pixel["col"], pixel["channel"])
             expected = values[k][pixel["image"]][at]
             assert after[k][n][at] == pytest.approx(expected, abs=1e-5), (name, pixel, found["field"])
+
+
+def test_every_epoch_of_cnn_plus_is_folded_as_keras_runs_it(networks, fashion_mnist, tmp_path):
+    """The page folds batch norm into each conv again at every epoch, from that epoch's own float16 weights
+    (forward.js, weightsAt): three epochs whose kernels, scales and statistics all differ give, in node,
+    Keras' probabilities and logits for the weights as the page holds them (epochs 0 and 1 rounded to
+    float16, the last the model's own float32)."""
+    model = networks["cnn_plus"]
+    trained = model.get_weights()
+    rng = np.random.default_rng(2)
+    floating = [np.issubdtype(w.dtype, np.floating) for w in trained]
+    earlier = [[w * rng.uniform(0.5, 1.5, w.shape).astype(w.dtype) if f else w for w, f in zip(trained, floating)]
+               for _ in range(2)]
+    kept = snapshots.Snapshots(np.array([0, 1, 2]), [w.path for w in model.weights],
+                               [np.stack(ws).astype(np.float16) for ws in zip(*earlier, trained)])
+    folder = tmp_path / "node"
+    folder.mkdir()
+    snapshots.save(kept, folder / "model_snapshots.npz")
+    _, (x_test, y_test) = fashion_mnist
+    run_in_node(model, x_test, y_test, folder)
+    found = np.fromfile(folder / "cnn_epochs.f32", "<f4").reshape(3, IMAGES, -1)
+    logits = np.fromfile(folder / "cnn_epoch_logits.f32", "<f4").reshape(3, IMAGES, -1)
+    before_softmax = keras.Model(model.inputs, model.layers[-2].output)
+    try:
+        for epoch in range(3):
+            for variable, value, f in zip(model.weights, kept.at(epoch) if epoch < 2 else trained, floating):
+                if f:
+                    variable.assign(value)
+            np.testing.assert_allclose(found[epoch], model.predict(x_test[:IMAGES, ..., None], verbose=0),
+                                       atol=AGREEMENT, rtol=0, err_msg=f"epoch {epoch}")
+            kernel, bias = (w.astype(np.float64) for w in model.layers[-1].get_weights())
+            hidden = before_softmax.predict(x_test[:IMAGES, ..., None], verbose=0).astype(np.float64)
+            np.testing.assert_allclose(logits[epoch], hidden @ kernel + bias, atol=AGREEMENT, rtol=0)
+    finally:
+        model.set_weights(trained)
+    assert not np.allclose(found[0], found[2], atol=1e-3), "the epochs differ"
 
 
 def test_every_script_passes_node_check():

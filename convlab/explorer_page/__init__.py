@@ -14,6 +14,15 @@ Weights travel as base64 of little-endian float32, the bytes Keras holds them in
 (a mixed-precision model keeps float32 weights too), so the page starts from exactly
 the numbers Keras starts from; images travel as base64 of uint8 pixels.
 
+Every epoch before the last travels too, from the snapshots train.py keeps beside each
+model (snapshots.py), as the float16 they are kept in: the page's epoch control switches
+both networks to any of them, and its last epoch is the saved model itself, in float32.
+A model folded for the page (below) is folded again at each epoch, by the page, from that
+epoch's own weights. Where there are no snapshots the page says how to get them.
+
+With a dnn beside the CNN, the page also lists the test images one network gets right and
+the other wrong (comparison.py, over every test image given), the clearest first.
+
 Models like model.py's cnn_plus are packed as Keras runs them at inference: the layers
 that act only while training (Dropout, RandomFlip, RandomTranslation, ...) are left out,
 a BatchNormalization is folded into the Conv2D or Dense before it (its running mean and
@@ -33,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convlab import saved_models
+from convlab import comparison, files, runs, saved_models, snapshots
 from convlab.data import CLASS_NAMES
 from convlab.runs import RunFolder
 from convlab.saved_models import ModelFileError, check_classes, check_input_shape, load_model
@@ -42,10 +51,13 @@ PAGE_DIR = Path(__file__).resolve().parent
 MARKER = re.compile(r"\{\{(\w+)\}\}")  # where page.html takes the style, the scripts, the data, the title
 # The page's scripts, in the order they load: forward.js first (the others call it), page.js
 # last (it starts the page once every function is defined).
-SCRIPTS = ("forward.js", "flow.js", "dense.js", "inspector.js", "selftest.js", "page.js")
+SCRIPTS = ("forward.js", "flow.js", "dense.js", "inspector.js", "epochs.js", "selftest.js", "page.js")
 # The page checks itself against Keras on every embedded image (explorer.html#selftest),
 # so there are enough of them for that check to mean something; its gallery shows 50.
 EMBEDDED_IMAGES = 200
+# The test images listed where one network is right and the other wrong, each way: the clearest of
+# them, embedded (784 bytes each) so the page stays small.
+LISTED_IMAGES = 24
 # What the page's forward pass can run: the layers of train.py's dnn, cnn and cnn_plus, with
 # the settings under which the page computes exactly what Keras computes (a set: any of these).
 SETTINGS = {
@@ -109,16 +121,34 @@ def page(cnn, cnn_file, dnn, dnn_file, images, labels):
 
 def page_data(cnn, cnn_file, dnn, dnn_file, images, labels):
     """What the page's scripts read: the classes, the test images, each network's layers and weights
-    (as forward.js runs them) and the colour tables."""
-    images = np.asarray(images[:EMBEDDED_IMAGES], dtype=np.uint8)
+    (as forward.js runs them, at every epoch kept), the test images where one network beats the other,
+    and the colour tables."""
+    shown = np.asarray(images[:EMBEDDED_IMAGES], dtype=np.uint8)
     return {
         "classes": CLASS_NAMES,
-        "images": {"pixels": packed(images), "count": len(images), "labels": [int(y) for y in labels[:len(images)]]},
+        "images": {"pixels": packed(shown), "count": len(shown), "labels": [int(y) for y in labels[:len(shown)]]},
         "cnn": network(cnn, cnn_file),
         "dnn": network(dnn, dnn_file) if dnn is not None else None,
         "dnnExpected": shown_path(RunFolder(Path(cnn_file).parent).model("dnn")),
+        "wins": wins(cnn, dnn, images, labels) if dnn is not None else None,
         "colours": colour_tables(),
     }
+
+
+def wins(cnn, dnn, images, labels):
+    """The test images the CNN gets right and the dnn wrong, and the reverse (comparison.fixes over all the
+    images given), each way the LISTED_IMAGES clearest (comparison.clearest), with their pixels."""
+    images, labels = np.asarray(images, dtype=np.uint8), np.asarray(labels)
+    answers = {name: model.predict(images[..., None], batch_size=256, verbose=0)
+               for name, model in (("cnn", cnn), ("dnn", dnn))}
+    found = comparison.fixes("dnn", "cnn", answers, labels)
+    lists = []
+    for winner, loser, indices in (("cnn", "dnn", found.fixed), ("dnn", "cnn", found.broken)):
+        chosen = comparison.clearest(indices, answers[winner], answers[loser], labels, count=LISTED_IMAGES)
+        lists.append({"winner": winner, "loser": loser, "total": len(indices), "indices": chosen.tolist(),
+                      "labels": labels[chosen].tolist(), "loserSays": answers[loser][chosen].argmax(axis=1).tolist(),
+                      "pixels": packed(images[chosen])})
+    return {"compared": len(images), "lists": lists}
 
 
 def script_json(data):
@@ -140,9 +170,47 @@ def inlined(name):
 
 
 def network(model, model_file):
-    """A model as the page runs it: its name, file, precision and layers."""
-    return {"name": model.name, "file": shown_path(model_file), "precision": precision(model),
-            "layers": page_layers(model)}
+    """A model as the page runs it: its name, file, precision and layers, and its epochs: those kept with
+    their validation accuracy, or why there are none."""
+    kept, missing = kept_epochs(model, model_file)
+    found = {"name": model.name, "file": shown_path(model_file), "precision": precision(model),
+             "layers": page_layers(model, kept), "epochs": None, "noEpochs": missing}
+    if kept is not None:
+        found["epochs"] = {"kept": kept.epochs.tolist(), "file": RunFolder(Path(model_file).parent).snapshots(
+            runs.model_name(model_file)).name, "accuracy": validation_accuracy(model_file, kept.epochs)}
+    return found
+
+
+def kept_epochs(model, model_file):
+    """The snapshots beside model_file (snapshots.py) that end at this model's weights, and None; or None, and
+    why there are none, with how to get them (snapshots.HOW_TO_GET). The page names no folder of this machine."""
+    path = RunFolder(Path(model_file).parent).snapshots(runs.model_name(model_file))
+    try:
+        kept = snapshots.load(path)
+    except snapshots.SnapshotError as error:
+        return None, str(error).replace(str(path), path.name)
+    now = {weight.path: weight.numpy() for weight in model.weights}
+    ends_here = set(now) <= set(kept.names) and all(
+        np.array_equal(value.astype(np.float16), kept.weights[kept.names.index(name)][-1])
+        for name, value in now.items() if np.issubdtype(value.dtype, np.floating))
+    if not ends_here:
+        return None, (f"{path.name} holds the epochs of another training than {Path(model_file).name}'s: "
+                      f"{snapshots.HOW_TO_GET}")
+    if len(kept.epochs) < 2:
+        return None, f"{path.name} holds the trained weights only: {snapshots.HOW_TO_GET}"
+    return kept, None
+
+
+def validation_accuracy(model_file, epochs):
+    """The validation accuracy after each of `epochs`, from the history beside the model; None where it
+    has none (epoch 0: as built; a history damaged or gone)."""
+    try:
+        history = files.read_json(RunFolder(Path(model_file).parent).history(runs.model_name(model_file)),
+                                  default=[], kind=list)
+    except files.DamagedFileError:
+        history = []
+    by_epoch = {row.get("epoch"): row.get("val_accuracy") for row in history if isinstance(row, dict)}
+    return [by_epoch.get(int(epoch)) for epoch in epochs]
 
 
 def precision(model):
@@ -235,10 +303,12 @@ def problem(layer):
     return f"{kind} with {', '.join(different)}" if different else None
 
 
-def page_layers(model):
+def page_layers(model, kept=None):
     """The model's layers as the page runs them (after check_runnable): training-only layers left out,
     each BatchNormalization folded into the Conv2D or Dense before it, and an Activation right after a
-    layer without one made that layer's activation. A folded layer lists what it took in, under "folded"."""
+    layer without one made that layer's activation. A folded layer lists what it took in, under "folded".
+    With `kept` (snapshots.Snapshots), each layer with weights also holds them at every epoch but the last,
+    under "epochs" (held_epochs)."""
     import keras
 
     found = []
@@ -257,7 +327,24 @@ def page_layers(model):
         for name in ("kernel", "bias"):
             if name in layer:
                 layer[name] = {"shape": list(layer[name].shape), "data": packed(layer[name])}
+        sources = layer.pop("sources", None)
+        if sources and kept is not None:
+            layer["epochs"] = held_epochs(sources, kept)
     return found
+
+
+def held_epochs(sources, kept):
+    """A layer's weights at each epoch of `kept` but the last (the saved model's own, in float32, is the
+    layer's kernel and bias), as the float16 train.py kept them: one base64 string per epoch, for the page to
+    decode an epoch when the learner first goes to it. Unfolded: with a BatchNormalization folded into the
+    layer, its gamma, beta, mean and variance come too, and the page folds each epoch as fold_batch_norm does."""
+    def rows(path):
+        return [packed16(row) for row in kept.weights[kept.names.index(path)][:-1]]
+
+    held = {role: rows(path) for role, path in sources.items() if role != "epsilon" and path is not None}
+    if "mean" in sources:
+        held["epsilon"] = sources["epsilon"]
+    return held
 
 
 def fold_batch_norm(conv, norm):
@@ -272,6 +359,8 @@ def fold_batch_norm(conv, norm):
     conv["kernel"] = conv["kernel"].astype(np.float64) * factor
     conv["bias"] = (conv["bias"].astype(np.float64) - mean) * factor + beta
     conv["folded"].append(norm.name)
+    conv["sources"].update(gamma=norm.gamma.path if norm.scale else None, beta=norm.beta.path if norm.center else None,
+                           mean=norm.moving_mean.path, variance=norm.moving_variance.path, epsilon=float(norm.epsilon))
 
 
 def spec(layer):
@@ -290,7 +379,9 @@ def spec(layer):
     if kind == "Conv2D":
         found["padding"] = layer.padding
     if kind in ("Conv2D", "Dense"):
-        found.update(weights(layer), folded=[])
+        # sources: where each weight is among model.weights, for the epochs (held_epochs); not packed
+        found.update(weights(layer), folded=[], sources={"kernel": layer.kernel.path,
+                                                         "bias": layer.bias.path if layer.use_bias else None})
     return found
 
 
@@ -307,6 +398,11 @@ def packed(array):
     if array.dtype != np.uint8:
         array = array.astype("<f4")
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def packed16(array):
+    """base64 of the array as little-endian float16: the snapshots' own numbers (snapshots.py)."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype="<f2").tobytes()).decode("ascii")
 
 
 def colour_tables():

@@ -23,16 +23,81 @@ function floats(base64) {
   return new Float32Array(bytes(base64).buffer);
 }
 
-// A network as packed, with each layer's kernel and bias decoded into kernel.values, bias.values.
+// A network as packed, with each layer's kernel and bias decoded into kernel.values, bias.values:
+// the saved model's weights, which are also its last epoch (kept in kernel.saved, bias.saved).
 function unpackNetwork(network) {
   if (!network) return null;
   for (const layer of network.layers) {
     if (layer.kernel) {
-      layer.kernel.values = floats(layer.kernel.data);
-      layer.bias.values = floats(layer.bias.data);
+      layer.kernel.values = layer.kernel.saved = floats(layer.kernel.data);
+      layer.bias.values = layer.bias.saved = floats(layer.bias.data);
     }
   }
+  network.epoch = network.epochs ? network.epochs.kept.length - 1 : 0;  // which epoch the weights are now
   return network;
+}
+
+// --- Every epoch's weights -------------------------------------------------------------
+// The epochs before the last travel as float16 (half precision: 1 sign bit, 5 of exponent,
+// 10 of fraction), the numbers train.py kept (snapshots.py); every float16 is exactly a
+// float32, so decoding loses nothing. The last epoch is the saved model itself, in float32.
+
+let HALVES = null;  // the float32 of each of the 65,536 float16 bit patterns, made when first needed
+
+function half(bits) {
+  const sign = bits & 0x8000 ? -1 : 1, exponent = (bits >> 10) & 0x1f, fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;  // subnormal: no leading 1
+  if (exponent === 31) return fraction ? NaN : sign * Infinity;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+function halves(base64) {
+  if (!HALVES) HALVES = Float32Array.from({length: 65536}, (_, bits) => half(bits));
+  const codes = new Uint16Array(bytes(base64).buffer);  // little-endian, as every browser's machine is
+  const out = new Float32Array(codes.length);
+  for (let k = 0; k < codes.length; k++) out[k] = HALVES[codes[k]];
+  return out;
+}
+
+// One layer's kernel and bias at held epoch `row`. A BatchNormalization folded into the layer
+// comes unfolded, as Keras keeps it, and is folded here as the packing folds the saved model's
+// (explorer_page.fold_batch_norm): kernel x gamma / sqrt(variance + epsilon) per output channel,
+// bias (bias - mean) x gamma / sqrt(variance + epsilon) + beta; in float64, stored as float32.
+function weightsAt(layer, row) {
+  const held = layer.epochs;
+  const kernel = halves(held.kernel[row]);
+  const bias = held.bias ? halves(held.bias[row]) : new Float32Array(layer.bias.saved.length);
+  if (!held.mean) return {kernel, bias};
+  const outputs = bias.length;
+  const gamma = held.gamma ? halves(held.gamma[row]) : null, beta = held.beta ? halves(held.beta[row]) : null;
+  const mean = halves(held.mean[row]), variance = halves(held.variance[row]);
+  const factor = new Float64Array(outputs);
+  for (let c = 0; c < outputs; c++) {
+    factor[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + held.epsilon);
+    bias[c] = (bias[c] - mean[c]) * factor[c] + (beta ? beta[c] : 0);
+  }
+  for (let k = 0; k < kernel.length; k++) kernel[k] *= factor[k % outputs];  // the output channel is the last axis
+  return {kernel, bias};
+}
+
+// Put the network's weights at its kept epoch number `row` (0: the first kept; the last: the
+// saved model). Each epoch is decoded once, when first asked for, and kept.
+function useEpoch(network, row) {
+  if (!network.epochs || row === network.epoch) return;
+  const last = network.epochs.kept.length - 1;
+  for (const layer of network.layers) {
+    if (!layer.kernel) continue;
+    if (row === last) {
+      layer.kernel.values = layer.kernel.saved;
+      layer.bias.values = layer.bias.saved;
+      continue;
+    }
+    if (!layer.decoded) layer.decoded = [];
+    if (!layer.decoded[row]) layer.decoded[row] = weightsAt(layer, row);
+    layer.kernel.values = layer.decoded[row].kernel;
+    layer.bias.values = layer.decoded[row].bias;
+  }
+  network.epoch = row;
 }
 
 // --- Tensors: height x width x channels numbers, stored pixel after pixel as Keras does
@@ -310,7 +375,7 @@ function contribution(input, layer, channel, filter, row, col) {
 
 if (typeof module !== "undefined") {
   module.exports = {
-    SIZE, bytes, floats, unpackNetwork, tensor, at, forward, probabilities, argmax, strongestPixel,
+    SIZE, bytes, floats, halves, unpackNetwork, useEpoch, tensor, at, forward, probabilities, argmax, strongestPixel,
     explainConv, explainPool, receptiveField, contribution,
   };
 }

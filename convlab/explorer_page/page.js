@@ -1,7 +1,7 @@
 // The explorer page: what the learner sees and does, around forward.js's arithmetic.
 //
-// This file builds the page from the embedded data, keeps its state (the input, the pixel
-// inspected, undo and redo, the address) and redraws everything on every change. The other
+// This file builds the page from the embedded data, keeps its state (the input, the epoch, the
+// pixel inspected, undo and redo, the address) and redraws everything on every change. The other
 // scripts each draw one part: flow.js the network at a glance, dense.js the dense half,
 // inspector.js one pixel's arithmetic, selftest.js the page's check against Keras. It loads
 // last and starts the page once every function is defined.
@@ -10,6 +10,9 @@
 // --- Limits, said once (the colours and sizes are style.css's :root) -----------------
 
 const GALLERY_PER_CLASS = 5;   // the test images shown: the first five of each class
+const LIST_PER_ROW = 6;        // a list of test images where one network beats the other: this many to a row (the
+                               // narrowest column the gallery gets, at 1340 px, holds 7)
+const EPOCH_EVERY_MS = 1000;   // the epoch control's play: one epoch a second
 const UNDO_STEPS = 100;        // how far undo goes back
 const DIGITS = 4;              // every number of the arithmetic, products and totals alike, to 4 decimals
 const ADDRESS_EVERY_MS = 100;  // browsers ignore a page that rewrites its address more often than this
@@ -24,6 +27,21 @@ const CLASSES = DATA.classes;
 const CNN = unpackNetwork(DATA.cnn);
 const DNN = unpackNetwork(DATA.dnn);
 const IMAGES = bytes(DATA.images.pixels);
+// Every embedded test image by its index in the test set: the first ones, and those the lists of
+// where one network beats the other name (DATA.wins).
+const EMBEDDED = new Map();
+for (let k = 0; k < DATA.images.count; k++) EMBEDDED.set(k, {pixels: testImage(k), label: DATA.images.labels[k]});
+const LISTS = DATA.wins ? DATA.wins.lists : [];
+for (const list of LISTS) {
+  const pixels = bytes(list.pixels);
+  list.indices.forEach((index, n) => EMBEDDED.set(index, {pixels: pixels.subarray(n * SIZE * SIZE, (n + 1) * SIZE * SIZE),
+                                                          label: list.labels[n]}));
+}
+// The epochs the control steps through: every epoch either network kept (the dnn may train
+// longer than the CNN); each network shows the last of its own epochs up to the one chosen.
+const NETWORKS = [CNN, DNN].filter(network => network);
+const EPOCHS = Array.from(new Set(NETWORKS.flatMap(n => (n.epochs ? n.epochs.kept : [])))).sort((a, b) => a - b);
+const GALLERY_HINT = document.getElementById("gallery-hint").textContent;  // page.html's, for the classes
 const COLOURS = {response: bytes(DATA.colours.response), kernel: bytes(DATA.colours.kernel)};
 const SELFTEST = location.hash === "#selftest";
 // Every Conv2D and MaxPooling2D layer has feature maps: a card of them, and a place in the flow.
@@ -34,14 +52,17 @@ const SHAPES = forward(CNN, new Float32Array(SIZE * SIZE)).map(t => ({height: t.
 
 const state = {
   pixels: new Float32Array(SIZE * SIZE),  // the input: whole numbers 0..255, as in an image file
-  source: null,     // the test image loaded into the canvas, or null once drawn on
+  source: null,     // the test image loaded into the canvas (its index in the test set), or null once drawn on
+  offset: [0, 0],   // how far the test image was moved since: rows down, columns right
+  epoch: EPOCHS.length ? EPOCHS[EPOCHS.length - 1] : null,  // the epoch both networks are at: the last at first
+  list: "classes",  // the test images the gallery shows: "classes", or a list's winner ("cnn", "dnn")
   selected: null,   // {layer: index into CNN.layers, channel, row, col}: the pixel inspected; none at first
   outputs: null,    // the CNN's outputs for the current input, layer by layer
   dnnOutputs: null,
   scale: "map",     // the maps' colour scale: "map", "layer" or "network" (the default: see page.html)
   which: "cnn",     // the network the dense half explains
   denseClass: null, // the class whose logit is taken apart (null: the top class)
-  undo: [],         // earlier inputs, for undo: {pixels, source}
+  undo: [],         // earlier inputs, for undo: {pixels, source, offset}
   redo: [],
   slide: null,      // the sliding window while it plays (inspector.js)
 };
@@ -198,9 +219,13 @@ function buildHeader() {
       ". Dropout and random augmentation act only while training and are left out.");
   }
   for (const line of lines) $("models").appendChild(element("span", null, line));
+  const held = NETWORKS.filter(n => n.epochs).map(n => `${n.epochs.file} (${heldEpochs(n)} in float16)`);
   $("footer").textContent =
     `Weights from ${CNN.file} (${CNN.precision})` + (DNN ? ` and ${DNN.file} (${DNN.precision})` : "") +
-    `; ${DATA.images.count} Fashion-MNIST test images. Everything runs in this page, offline.`;
+    (held.length ? `, earlier epochs from ${held.join(" and ")}` : "") +
+    `; ${DATA.images.count} Fashion-MNIST test images` +
+    (LISTS.length ? ` and the ${LISTS.map(l => l.indices.length).join(" + ")} the lists name` : "") +
+    ". Everything runs in this page, offline.";
   for (const network of [CNN, DNN]) {
     if (network && network.precision !== "float32") {
       document.querySelector(".outputs-card").appendChild(element("p", "note",
@@ -210,36 +235,96 @@ function buildHeader() {
   }
 }
 
-// The first test images of each class, one row per class.
+// The gallery: the first test images of each class, one row per class; or, with a dnn beside the
+// CNN, one of the two lists of test images where one network is right and the other wrong.
 function buildGallery() {
   const gallery = $("gallery");
+  gallery.textContent = "";
+  const list = LISTS.find(l => l.winner === state.list);
+  gallery.classList.toggle("listed", Boolean(list));
+  gallery.style.setProperty("--per-row", LIST_PER_ROW);
+  if (list) buildList(gallery, list);
+  else buildClasses(gallery);
+  const first = gallery.querySelector(".thumb");
+  if (first) first.tabIndex = 0;
+  showChosenThumb();
+}
+
+function thumbFor(k, label) {
+  const thumb = element("button", "thumb");
+  thumb.type = "button";
+  thumb.dataset.image = k;
+  thumb.setAttribute("aria-label", label);
+  thumb.title = label;
+  const canvas = element("canvas");
+  paintImage(canvas, EMBEDDED.get(k).pixels);
+  thumb.appendChild(canvas);
+  thumb.tabIndex = -1;
+  thumb.addEventListener("click", () => chooseTestImage(k));
+  return thumb;
+}
+
+function buildClasses(gallery) {
   CLASSES.forEach((name, label) => {
     const group = element("div", "class-group");
     const thumbs = element("div", "thumbs");
     for (let k = 0, shown = 0; k < DATA.images.count && shown < GALLERY_PER_CLASS; k++) {
       if (DATA.images.labels[k] !== label) continue;
-      const thumb = element("button", "thumb");
-      thumb.type = "button";
-      thumb.dataset.image = k;
-      thumb.setAttribute("aria-label", `test image ${k}: ${name}`);
-      thumb.title = `test image ${k}: ${name}`;
-      const canvas = element("canvas");
-      paintImage(canvas, testImage(k));
-      thumb.appendChild(canvas);
-      thumb.tabIndex = -1;
-      thumb.addEventListener("click", () => chooseTestImage(k));
-      thumbs.appendChild(thumb);
+      thumbs.appendChild(thumbFor(k, `test image ${k}: ${name}`));
       shown++;
     }
     group.append(element("span", null, name), thumbs);
     gallery.appendChild(group);
   });
-  gallery.querySelector(".thumb").tabIndex = 0;
-  setUpGalleryKeys(gallery);
 }
 
-// One tab stop for all the test images: left and right step through them, up and down by class,
-// Enter (or Space) loads one.
+// A list's images, clearest first, LIST_PER_ROW to a row: each names its class and the other network's answer.
+function buildList(gallery, list) {
+  const [winner, loser] = [list.winner.toUpperCase(), list.loser.toUpperCase()];
+  list.indices.forEach((k, n) => gallery.appendChild(thumbFor(k, `test image ${k}: ${CLASSES[list.labels[n]]}; ` +
+    `the ${winner} is right, the ${loser} says ${CLASSES[list.loserSays[n]]}`)));
+}
+
+// The choice between the classes and the two lists (shown only with a dnn beside the CNN), and what a
+// list is. The lists are the trained models' (the last epoch): they stay the same at every epoch.
+function setUpLists() {
+  if (!LISTS.length) return;
+  $("lists").hidden = false;
+  for (const list of LISTS) {
+    const label = element("label");
+    const radio = element("input");
+    radio.type = "radio";
+    radio.name = "list";
+    radio.value = list.winner;
+    label.append(radio, ` ${list.winner.toUpperCase()} right, ${list.loser.toUpperCase()} wrong ` +
+                 `(${thousands(list.total)})`);
+    $("lists").appendChild(label);
+  }
+  for (const radio of document.querySelectorAll('input[name="list"]')) {
+    radio.addEventListener("change", () => showList(radio.value));
+  }
+}
+
+function showList(which) {
+  state.list = LISTS.some(l => l.winner === which) ? which : "classes";
+  for (const radio of document.querySelectorAll('input[name="list"]')) radio.checked = radio.value === state.list;
+  buildGallery();
+  const list = LISTS.find(l => l.winner === state.list);
+  $("list-note").hidden = !list;
+  $("gallery-hint").textContent = list ? "the clearest first" : GALLERY_HINT;
+  if (list) {
+    const [winner, loser] = [list.winner.toUpperCase(), list.loser.toUpperCase()];
+    $("list-note").textContent = `The ${winner} gets ${thousands(list.total)} of the ${thousands(DATA.wins.compared)} ` +
+      `test images right that the ${loser} gets wrong (the trained models, at their last epoch). Here the ` +
+      `${list.indices.length} clearest: the ${winner} gives the true class the most probability more than the ` +
+      `${loser} does. Move one a pixel with the arrows under the canvas: the DNN, which reads every pixel at its ` +
+      "place, changes its mind more easily than the CNN.";
+  }
+  writeAddress();
+}
+
+// One tab stop for all the test images: left and right step through them, up and down by class
+// (or by row of a list), Enter (or Space) loads one.
 function setUpGalleryKeys(gallery) {
   gallery.setAttribute("role", "group");
   gallery.setAttribute("aria-label", "Test images: arrow keys move between them, Enter loads one");
@@ -252,7 +337,7 @@ function setUpGalleryKeys(gallery) {
       chooseTestImage(Number(event.target.dataset.image));
       return;
     }
-    const next = moved(event.key, here, all.length, GALLERY_PER_CLASS);
+    const next = moved(event.key, here, all.length, state.list === "classes" ? GALLERY_PER_CLASS : LIST_PER_ROW);
     if (next === null) return;
     event.preventDefault();
     rove(all, all[next]);
@@ -261,15 +346,73 @@ function setUpGalleryKeys(gallery) {
 }
 
 function chooseTestImage(k) {
-  if (state.source === k) return;  // already there, unedited: nothing to undo
+  if (state.source === k && !state.offset[0] && !state.offset[1]) return;  // already there, unedited: nothing to undo
   remember();
   loadTestImage(k);
 }
 
-function loadTestImage(k) {
-  state.pixels.set(testImage(k));
+function loadTestImage(k, offset = [0, 0]) {
+  state.pixels.set(shiftedPixels(EMBEDDED.get(k).pixels, ...offset));
   state.source = k;
+  state.offset = offset;
   update();
+}
+
+// "test image 12 moved 1 pixel right, true class: Shirt"
+function sourceText() {
+  if (state.source === null) return "your drawing";
+  const [down, right] = state.offset;
+  const steps = [[down, "down", "up"], [right, "right", "left"]].filter(([n]) => n)
+    .map(([n, plus, minus]) => `${Math.abs(n)} pixel${Math.abs(n) === 1 ? "" : "s"} ${n > 0 ? plus : minus}`);
+  return `test image ${state.source}${steps.length ? ` moved ${steps.join(" and ")}` : ""}, ` +
+    `true class: ${CLASSES[EMBEDDED.get(state.source).label]}`;
+}
+
+// --- Moving the drawing by one pixel: the border it leaves is black, as comparison.shifted does ----
+
+const DIRECTIONS = {up: [-1, 0], down: [1, 0], left: [0, -1], right: [0, 1]};
+
+// The pixels moved `down` rows and `right` columns; what moves past the edge is gone, what is uncovered is 0.
+function shiftedPixels(pixels, down, right) {
+  const out = new Float32Array(SIZE * SIZE);
+  for (let row = Math.max(0, down); row < Math.min(SIZE, SIZE + down); row++) {
+    for (let col = Math.max(0, right); col < Math.min(SIZE, SIZE + right); col++) {
+      out[row * SIZE + col] = pixels[(row - down) * SIZE + col - right];
+    }
+  }
+  return out;
+}
+
+// One move, one step of undo. A test image moved stays that test image, moved, while it is still the
+// image moved as a whole; ink pushed over the edge and brought back is gone, and it becomes a drawing.
+function moveDrawing(direction) {
+  const [down, right] = DIRECTIONS[direction];
+  remember();
+  state.pixels.set(shiftedPixels(Float32Array.from(state.pixels), down, right));
+  if (state.source !== null) {
+    const offset = [state.offset[0] + down, state.offset[1] + right];
+    const whole = shiftedPixels(EMBEDDED.get(state.source).pixels, ...offset);
+    if (whole.every((v, k) => v === state.pixels[k])) state.offset = offset;
+    else [state.source, state.offset] = [null, [0, 0]];
+  }
+  update();
+}
+
+// The four buttons are one tab stop; with one focused, the arrow keys move the drawing (and the focus
+// to that direction's button). Elsewhere the arrows keep their own jobs: the pen on the canvas, the maps.
+function setUpMoves() {
+  const group = $("move"), buttons = Array.from(group.querySelectorAll("button"));
+  const keys = {ArrowUp: "up", ArrowDown: "down", ArrowLeft: "left", ArrowRight: "right"};
+  rove(buttons, buttons[0]);
+  for (const button of buttons) button.addEventListener("click", () => moveDrawing(button.dataset.direction));
+  group.addEventListener("keydown", event => {
+    if (!(event.key in keys) || event.ctrlKey || event.metaKey || event.altKey) return;
+    event.preventDefault();
+    const button = buttons.find(b => b.dataset.direction === keys[event.key]);
+    rove(buttons, button);
+    button.focus();
+    moveDrawing(keys[event.key]);
+  });
 }
 
 // One row per class: its name, then each network's bar with its percentage beside it.
@@ -317,7 +460,7 @@ function showProbabilities() {
       cell.querySelector(".value").textContent = `${(100 * values[k]).toFixed(1)}%`;
       cell.classList.toggle("top", !empty && argmax(values) === k);
     }
-    row.classList.toggle("truth", state.source !== null && DATA.images.labels[state.source] === k);
+    row.classList.toggle("truth", state.source !== null && EMBEDDED.get(state.source).label === k);
   }
   const verdict = $("verdict");
   verdict.classList.toggle("empty", empty);
@@ -511,7 +654,7 @@ function brushAt(x, y) {
 
 // Keep the input as it is now, before a stroke, a clear, an invert or a new test image changes it.
 function remember() {
-  state.undo.push({pixels: Float32Array.from(state.pixels), source: state.source});
+  state.undo.push({pixels: Float32Array.from(state.pixels), source: state.source, offset: state.offset});
   if (state.undo.length > UNDO_STEPS) state.undo.shift();
   state.redo = [];
   undoButtons();
@@ -519,10 +662,11 @@ function remember() {
 
 function restore(from, to) {
   if (!from.length) return;
-  to.push({pixels: Float32Array.from(state.pixels), source: state.source});
+  to.push({pixels: Float32Array.from(state.pixels), source: state.source, offset: state.offset});
   const earlier = from.pop();
   state.pixels.set(earlier.pixels);
   state.source = earlier.source;
+  state.offset = earlier.offset;
   undoButtons();
   update();
 }
@@ -643,8 +787,7 @@ function update() {
   state.dnnOutputs = DNN ? forward(DNN, state.pixels) : null;
 
   paintImage($("drawing"), state.pixels);
-  $("source").textContent = state.source === null ? "your drawing"
-    : `test image ${state.source}, true class: ${CLASSES[DATA.images.labels[state.source]]}`;
+  $("source").textContent = sourceText();
   showChosenThumb();
   paintMaps();
   showProbabilities();
@@ -664,15 +807,17 @@ function showChosenThumb() {
 
 // --- The address follows the view ----------------------------------------------------
 
-// explorer.html#image=23&layer=conv_2&map=16&row=7&col=9&scale=layer opens on that test image,
-// pixel and colour scale: a link a teacher can hand out, kept up to date as the learner clicks.
-// A drawing travels in it too (drawing=...), so a reload or a shared link shows the same input.
-let written = "", addressTimer = null, lastAddressWrite = -Infinity;
+// explorer.html#image=23&layer=conv_2&map=16&row=7&col=9&scale=layer&epoch=2 opens on that test image,
+// pixel, colour scale and epoch: a link a teacher can hand out, kept up to date as the learner clicks.
+// A drawing travels in it too (drawing=...), so a reload or a shared link shows the same input; so do
+// a test image moved (move=ROWS,COLUMNS) and the list of test images shown (list=cnn or list=dnn).
+let written = "", landed = null, addressTimer = null, lastAddressWrite = -Infinity;
 function writeAddress() {
-  if (SELFTEST) return;
+  if (SELFTEST || opening) return;
   const link = new URLSearchParams();
   if (state.source !== null) link.set("image", state.source);
   else if (!nothingDrawn()) link.set("drawing", drawingCode(state.pixels));
+  if (state.source !== null && (state.offset[0] || state.offset[1])) link.set("move", state.offset.join(","));
   if (state.selected) {
     const {layer, channel, row, col} = state.selected;
     link.set("layer", CNN.layers[layer].name);
@@ -681,7 +826,9 @@ function writeAddress() {
     link.set("col", col);
   }
   link.set("scale", state.scale);
-  written = `#${link}`;
+  if (EPOCHS.length > 1) link.set("epoch", state.epoch);
+  if (state.list !== "classes") link.set("list", state.list);
+  written = `#${link}`.replace(/%2C/g, ",");  // URLSearchParams writes move=0,1's comma as %2C; an address needs not
   // At most one rewrite every ADDRESS_EVERY_MS (a held arrow key, the fast sliding window),
   // and the last one always lands.
   clearTimeout(addressTimer);
@@ -690,8 +837,12 @@ function writeAddress() {
     addressTimer = setTimeout(writeAddress, wait);
     return;
   }
+  // An address changed from outside since the last write (a link pasted, the back button) is for the
+  // hashchange handler to open: a write still pending from the view before must not overwrite it.
+  if (landed !== null && location.hash !== landed && location.hash !== written) return;
   lastAddressWrite = performance.now();
   if (location.hash !== written) history.replaceState(null, "", written);
+  landed = written;
 }
 
 // A drawing in a few hundred letters: its 784 pixels (whole numbers 0..255), each run of 0s as
@@ -724,21 +875,42 @@ function drawingFromCode(code) {
   return pixels.length === SIZE * SIZE ? Float32Array.from(pixels) : null;
 }
 
+// Open the view the address names. The address is written once, at the end: written halfway, a
+// reload or a copy in between would get half the view (the image without its pixel).
+let opening = false;
 function openFromLink() {
-  const link = new URLSearchParams(location.hash.slice(1));
+  landed = location.hash;
+  opening = true;
+  try {
+    showLink(new URLSearchParams(location.hash.slice(1)));
+  } finally {
+    opening = false;
+  }
+  writeAddress();
+}
+
+function showLink(link) {
   const number = (name, count, otherwise) => {
     const value = Number(link.get(name));
     return link.has(name) && Number.isInteger(value) && value >= 0 && value < count ? value : otherwise;
   };
   if (["map", "layer", "network"].includes(link.get("scale"))) state.scale = link.get("scale");
   for (const radio of document.querySelectorAll('input[name="scale"]')) radio.checked = radio.value === state.scale;
+  if (EPOCHS.length > 1) {
+    const epoch = Number(link.get("epoch"));
+    useEpochs(link.has("epoch") && EPOCHS.includes(epoch) ? epoch : EPOCHS[EPOCHS.length - 1]);
+  }
+  if ((link.get("list") || "classes") !== state.list) showList(link.get("list"));
   const drawing = link.has("drawing") ? drawingFromCode(link.get("drawing")) : null;
+  const image = Number(link.get("image"));
+  const move = (link.get("move") || "").split(",").map(Number);
+  const offset = move.length === 2 && move.every(n => Number.isInteger(n) && Math.abs(n) < SIZE) ? move : [0, 0];
   if (drawing) {
     state.pixels.set(drawing);
     state.source = null;
     update();
   } else {
-    loadTestImage(number("image", DATA.images.count, 0));
+    loadTestImage(link.has("image") && EMBEDDED.has(image) ? image : 0, offset);
   }
   $("source").textContent += link.has("drawing") && !drawing ? " (the drawing in this link could not be read)" : "";
   const k = MAP_LAYERS.find(l => CNN.layers[l].name === link.get("layer"));
@@ -755,18 +927,23 @@ function openFromLink() {
 // --- Start ---------------------------------------------------------------------------
 
 buildHeader();
+setUpLists();
 buildGallery();
+setUpGalleryKeys($("gallery"));
 buildBars();
+buildEpochs();
 buildFlow();
 buildLayerCards();
 buildLegends();
 sizeMapGrids();
 setUpScale();
 setUpDrawing();
+setUpMoves();
 setUpDense();
 setUpInspector();
 for (let k = 0; k < 3; k++) forward(CNN, testImage(k));  // the JavaScript engine compiles the hot loops here
 openFromLink();
 window.addEventListener("hashchange", () => { if (location.hash !== written && !SELFTEST) openFromLink(); });
+window.explorerLoadMs = performance.now();  // since the page was asked for: reading, parsing, the first redraw
 if (SELFTEST) selfTest();
 window.explorerReady = true;

@@ -5,17 +5,21 @@
 // on test image 0 it clicks the strongest pixel of each layer's maps (the small map, then the
 // pixel in the enlarged one, as a reader would); and it drives the keyboard through three test
 // images loaded one after another from the gallery: to conv_1's maps, the arrows to filter 9,
-// Enter, an arrow on the enlarged map, Escape. It writes all of it as JSON into a "selftest"
-// element at the page's end.
+// Enter, an arrow on the enlarged map, Escape. Where the page holds epochs, it steps the epoch
+// control from the first epoch to the last with its buttons, running both networks on every
+// embedded test image at each epoch and timing each switch (the first visit to an epoch decodes
+// its float16 weights; a second visit finds them decoded). It writes all of it as JSON into a
+// "selftest" element at the page's end, with how long the page took to load.
 "use strict";
 
 function selfTest() {
-  const result = {images: DATA.images.count, ...forwardEveryImage()};
+  const result = {images: DATA.images.count, loadMs: window.explorerLoadMs, ...forwardEveryImage()};
   loadTestImage(0);
   result.updateMs = timeRedraws();
   result.clicks = clickEveryLayer();
   closeInspector(false);
   result.keyboard = driveKeyboard();
+  if (EPOCHS.length > 1) result.epochs = stepThroughEpochs();
   const pre = element("pre", null, JSON.stringify(result));
   pre.id = "selftest";
   document.body.appendChild(pre);
@@ -117,5 +121,35 @@ function driveKeyboard() {
     explained.focusAfter = document.activeElement.getAttribute("aria-label");
     found.push(explained);
   }
+  return found;
+}
+
+// The epoch control's buttons, from the first epoch to the last and back again: at each epoch
+// each network's probabilities for every embedded image, where that network is at an epoch not seen
+// yet ({network: {epoch: probabilities}}), and the time each switch took, redraw included.
+function stepThroughEpochs() {
+  const found = {kept: EPOCHS, cnn: {}, dnn: {}, firstMs: [], againMs: []};
+  showEpoch(EPOCHS[0]);  // straight there: the epochs between are still undecoded
+  const collect = () => {
+    for (const [name, network] of [["cnn", CNN], ["dnn", DNN]]) {
+      if (!network || !network.epochs) continue;
+      const epoch = network.epochs.kept[network.epoch];
+      if (epoch in found[name]) continue;
+      found[name][epoch] = Array.from({length: DATA.images.count}, (_, k) =>
+        Array.from(probabilities(forward(network, testImage(k)))));
+    }
+  };
+  collect();
+  for (const times of [found.firstMs, found.againMs]) {
+    const button = times === found.firstMs ? "epoch-next" : "epoch-back";
+    while (!$(button).disabled) {
+      const start = performance.now();
+      $(button).click();
+      times.push(performance.now() - start);
+      collect();
+    }
+  }
+  found.shownAtFirst = {epoch: state.epoch, value: $("epoch-value").textContent, slider: Number($("epoch").value)};
+  showEpoch(EPOCHS[EPOCHS.length - 1]);
   return found;
 }
