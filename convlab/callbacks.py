@@ -47,7 +47,8 @@ class Training:
         self.settings, self.cluster, self.backups = settings, cluster, run_folder.backups
         name = settings.model
         backup = Backup(run_folder.backup(name))
-        self.initial_epoch = backup.restore(model) if resume else backup.clear()
+        with cluster.scope():  # the optimizer's variables, built to load the backup, spread as the model's are
+            self.initial_epoch = backup.restore(model) if resume else backup.clear()
         self.history = (files.read_json(run_folder.history(name), default=[]) if self.initial_epoch else [])
         if len(self.history) < self.initial_epoch:
             raise TrainingError(f"{run_folder.history(name)} holds {len(self.history)} epochs of {name}, its backup "

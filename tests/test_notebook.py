@@ -18,7 +18,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 SMALL = {"limit": 3000, "epochs": 1}  # CI's run; the README's quick look
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TIME_LIMIT = 120  # seconds, on 2 cores, kernel start to last cell
-PAGE_BUDGET = 4_000_000  # characters of the rendered quick run
+PAGE_BUDGET = 6_000_000  # characters of the rendered quick run
 
 
 def test_the_notebook_is_there():
@@ -118,8 +118,8 @@ def test_the_notebook_runs_top_to_bottom_on_a_clean_copy(tmp_path, monkeypatch):
     assert {"dnn.keras", "cnn.keras", "explorer.html", "training_curves.png"} <= {p.name for p in run.iterdir()}
 
     # The README's command for the executed notebook as a page: jupyter nbconvert --to html, with nothing
-    # alarming on its screen, and a page of a reader's length (the quick run's, measured: ~2.3 MB of which
-    # ~1.6 MB the explorer page; the progress-bar frames once made it 48,900 px tall).
+    # alarming on its screen, and a page of a reader's length (the quick run's, measured: ~4.7 MB, most of
+    # it the explorer page with every epoch's weights; the progress-bar frames once made it 48,900 px tall).
     rendered = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(executed)],
                               capture_output=True, text=True, timeout=120)
     assert rendered.returncode == 0, rendered.stderr

@@ -46,4 +46,4 @@ def test_whole_run_stops_at_once_on_flags_train_py_refuses(tmp_path):
                         "--train-flags=--epochs 0")
     assert result.returncode == 1
     assert "error: the project run failed (exit code 2)" in result.stderr
-    assert "--epochs must be at least 1, got 0" in result.stderr and not list(tmp_path.iterdir())
+    assert "argument --epochs: must be from 1 to 1,000, got 0" in result.stderr and not list(tmp_path.iterdir())
