@@ -83,6 +83,7 @@ def test_ctrl_c_says_where_it_stopped_and_how_to_resume(tmp_path):
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow  # a second train.py finishing 4 epochs, about 20 s
 def test_a_bare_resume_finishes_the_killed_run_with_its_flags_and_makes_it_the_latest(killed_run, tmp_path):
     """In a second copy of the project holding the killed run and a run that finished before it:
     `python train.py --resume` alone trains on with the stopped run's flags, --tensorboard included."""
